@@ -1,0 +1,191 @@
+"""The one place configuration is read: environment variables and an optional ``.env`` file.
+
+Nested settings use ``__``: ``CLIENTTOOLBOX__USER_ID=john1970``. Secrets are ``SecretStr``
+and never appear in a log line or an exception text: ``load_settings`` reports a bad or
+missing setting by its name and the rule it broke, never by its value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.loyalty.models import CardFormat
+
+
+class Platform(StrEnum):
+    SANDBOX = "sandbox"
+    CLIENTTOOLBOX = "clienttoolbox"
+    ALTCRAFT = "altcraft"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong. The text names settings, never their values."""
+
+
+class HttpSettings(BaseModel):
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=10.0, gt=0)
+    pool_size: int = Field(default=20, ge=1)
+
+
+class ClientToolboxSettings(BaseModel):
+    url: AnyHttpUrl = AnyHttpUrl("https://api.clienttoolbox.com/api.php")
+    account_id: str = ""
+    user_id: str = ""
+    user_password: SecretStr | None = None
+    user_api_key: SecretStr | None = None
+    key_in_header: bool = False
+    """Send the API key as the ``api_access_key`` header instead of in the body."""
+    output: Literal["json", "xml"] = "json"
+
+
+class AltcraftMatching(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    PROFILE_ID = "profile_id"
+    CUSTOM = "custom"
+
+
+class AltcraftSettings(BaseModel):
+    url: AnyHttpUrl = AnyHttpUrl("https://example.com/api/v1.1/")
+    token: SecretStr | None = None
+    loyalty_program_id: int | None = None
+    profiles_db_id: int | None = None
+    matching: AltcraftMatching = AltcraftMatching.PHONE
+    card_field: str = "card_number"
+    """Profile field that holds the card number the bot issues."""
+    redeem_path: str = "redeeme_points"
+    points_currency_eid: str = ""
+    body_format: Literal["json", "xml"] = "json"
+
+
+class SmtpSettings(BaseModel):
+    host: str = ""
+    port: int = 587
+    username: str = ""
+    password: SecretStr | None = None
+    sender: str = ""
+    starttls: bool = True
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    platform: Platform = Platform.SANDBOX
+    sandbox_platform: Literal["clienttoolbox", "altcraft"] = "clienttoolbox"
+    """Which platform the embedded sandbox imitates when ``platform=sandbox``."""
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: AnyHttpUrl | None = None
+    """Base URL of a self-hosted Bot API server; empty means Telegram's own."""
+
+    program_name: str = "Great Widgets Rewards"
+    campaign_ids: list[str] = Field(default_factory=list)
+    """Campaigns a new member joins; empty means every campaign of the program."""
+    card: CardFormat = CardFormat()
+    default_region: str = "US"
+    languages: list[str] = Field(default_factory=lambda: ["en", "ru", "es"])
+    default_language: str = "en"
+
+    database: Path = Path("data/loyalty-bot.db")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    http: HttpSettings = HttpSettings()
+    clienttoolbox: ClientToolboxSettings = ClientToolboxSettings()
+    altcraft: AltcraftSettings = AltcraftSettings()
+    smtp: SmtpSettings = SmtpSettings()
+
+    @field_validator("campaign_ids", "languages", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("must be a two-letter region code such as US, GB or DE")
+        return region
+
+    @model_validator(mode="after")
+    def _platform_credentials(self) -> Settings:
+        if self.default_language not in self.languages:
+            raise ValueError("default_language must be one of languages")
+        if self.platform is Platform.CLIENTTOOLBOX:
+            ct = self.clienttoolbox
+            missing = [
+                name
+                for name, value in (("account_id", ct.account_id), ("user_id", ct.user_id))
+                if not value
+            ]
+            if ct.user_password is None and ct.user_api_key is None:
+                missing.append("user_password or user_api_key")
+            if missing:
+                names = ", ".join(f"clienttoolbox.{name}" for name in missing)
+                raise ValueError(f"platform=clienttoolbox needs {names}")
+        if self.platform is Platform.ALTCRAFT:
+            ac = self.altcraft
+            missing = [
+                name
+                for name, value in (
+                    ("token", ac.token),
+                    ("loyalty_program_id", ac.loyalty_program_id),
+                    ("profiles_db_id", ac.profiles_db_id),
+                )
+                if value is None
+            ]
+            if missing:
+                names = ", ".join(f"altcraft.{name}" for name in missing)
+                raise ValueError(f"platform=altcraft needs {names}")
+        return self
+
+    @property
+    def uses_embedded_platform(self) -> bool:
+        return self.platform is Platform.SANDBOX
+
+    @property
+    def uses_embedded_telegram(self) -> bool:
+        return self.bot_token is None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, or raise ``ConfigError`` naming each bad setting without its value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["Configuration is not valid:"]
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "settings"
+        env_name = "__".join(str(part) for part in error["loc"]).upper() or "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {location} (env {env_name}): {message}")
+    return "\n".join(lines)
