@@ -77,9 +77,7 @@ class LoyaltyBackend(Protocol):
         """The member's balance in every campaign they belong to."""
         ...
 
-    async def history(
-        self, code: str, *, limit: int = 10, offset: int = 0
-    ) -> list[Transaction]:
+    async def history(self, code: str, *, limit: int = 10, offset: int = 0) -> list[Transaction]:
         """The member's transactions across campaigns, newest first."""
         ...
 

@@ -9,8 +9,10 @@ from aiohttp import web
 
 
 @asynccontextmanager
-async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Start ``app`` and yield its base URL (``http://127.0.0.1:PORT``); port 0 picks a free one."""
+async def serve(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
+    """Start ``app`` and yield its base URL; port 0 picks a free port."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -1,0 +1,82 @@
+"""The ``loyalty-bot`` command: run | sandbox | doctor."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loyalty-bot",
+        description="Self-service loyalty bot for Telegram and in-store kiosks.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the bot (with nothing configured: the sandbox platform and a local "
+        "Telegram stand-in with a browser chat page)",
+    )
+    run.add_argument("--port", type=int, help="port of the local web server (chat page, kiosk)")
+
+    sandbox = commands.add_parser("sandbox", help="serve a local sandbox of a loyalty platform")
+    sandbox.add_argument(
+        "--platform", choices=["clienttoolbox", "altcraft"], default="clienttoolbox"
+    )
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.add_argument("--db", default=":memory:", help="SQLite file (default: in memory)")
+
+    commands.add_parser("doctor", help="check the configuration and reach the platform")
+    return parser
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "sandbox":
+        return _run_sandbox(args.platform, args.host, args.port, args.db)
+    overrides = {"port": args.port} if getattr(args, "port", None) is not None else {}
+    settings = _settings(**overrides)
+    from bot.logs import configure_logging
+
+    configure_logging(settings)
+    if args.command == "run":
+        from bot.app import run
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings))
+        return 0
+    if args.command == "doctor":
+        from bot.app import doctor
+
+        return asyncio.run(doctor(settings))
+    return 2  # pragma: no cover - argparse refuses unknown commands
+
+
+def _run_sandbox(platform: str, host: str, port: int, db: str) -> int:
+    if platform == "clienttoolbox":
+        from bot.sandbox.clienttoolbox import run_sandbox
+    else:
+        from bot.sandbox.altcraft import run_sandbox  # type: ignore[no-redef]
+    print(f"{platform} sandbox on http://{host}:{port} (database: {db}); Ctrl-C stops it")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_sandbox(host, port, db))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
