@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.loyalty.models import CardFormat
 
@@ -98,11 +98,11 @@ class Settings(BaseSettings):
     """Base URL of a self-hosted Bot API server; empty means Telegram's own."""
 
     program_name: str = "Great Widgets Rewards"
-    campaign_ids: list[str] = Field(default_factory=list)
+    campaign_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Campaigns a new member joins; empty means every campaign of the program."""
     card: CardFormat = CardFormat()
     default_region: str = "US"
-    languages: list[str] = Field(default_factory=lambda: ["en", "ru", "es"])
+    languages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en", "ru", "es"])
     default_language: str = "en"
 
     database: Path = Path("data/loyalty-bot.db")
@@ -179,6 +179,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    except SettingsError as exc:
+        # Its text names the field and the source, never the value.
+        raise ConfigError(f"Configuration is not valid: {exc}") from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
