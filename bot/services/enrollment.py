@@ -1,0 +1,224 @@
+"""Joining the program: find the member who owns a proven phone or email, or create one, and
+link the Telegram account to it — exactly once, even when the platform fails half-way.
+
+The member code is chosen and stored (``PendingJoins``) before the first platform call. A
+retry first asks the platform for that code, so a create whose answer was lost is found
+instead of made twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from bot.loyalty.base import LoyaltyBackend
+from bot.loyalty.errors import AlreadyExists
+from bot.loyalty.models import Member, NewMember
+from bot.services.catalog import CampaignCatalog
+from bot.storage.joins import PendingJoin, PendingJoins
+from bot.storage.members import LinkConflict, MemberLink, MemberLinks
+
+log = logging.getLogger(__name__)
+
+MEMBER_CODE_DIGITS = 16
+RETRY_DELAY = dt.timedelta(minutes=1)
+"""How long a started join stays hidden from the background retries (past any timeout)."""
+
+
+def new_member_code() -> str:
+    """A random 16-digit code, the shape the platform gives its own codes."""
+    return str(
+        10 ** (MEMBER_CODE_DIGITS - 1) + secrets.randbelow(9 * 10 ** (MEMBER_CODE_DIGITS - 1))
+    )
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    """A proven contact (phone from the member's own Telegram contact, or a verified email)
+    and the names to start the profile with."""
+
+    phone: str = ""
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.phone and not self.email:
+            raise ValueError("a join needs a proven phone or email")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JoinRequest:
+        raw = json.loads(text)
+        return cls(
+            **{key: str(raw.get(key, "")) for key in ("phone", "email", "first_name", "last_name")}
+        )
+
+
+@dataclass(frozen=True)
+class Joined:
+    member: Member
+    link: MemberLink
+    created: bool
+    """True when the join created the member, False when an existing one was found."""
+
+
+async def find_by_contact(backend: LoyaltyBackend, request: JoinRequest) -> Member | None:
+    if request.phone:
+        member = await backend.find_member_by_phone(request.phone)
+        if member is not None:
+            return member
+    if request.email:
+        return await backend.find_member_by_email(request.email)
+    return None
+
+
+async def find_or_enroll(
+    backend: LoyaltyBackend,
+    request: JoinRequest,
+    *,
+    code: str,
+    campaign_ids: Sequence[str],
+    retried: bool,
+) -> tuple[Member, bool]:
+    """The member for a proven contact: ours from an earlier try, an existing one, or a new one.
+
+    Returns the member and whether this call created it.
+    """
+    if retried:
+        member = await backend.get_member(code)
+        if member is not None:
+            return member, True
+    member = await find_by_contact(backend, request)
+    if member is not None:
+        return member, False
+    new_member = NewMember(
+        code=code,
+        first_name=request.first_name,
+        last_name=request.last_name,
+        phone=request.phone,
+        email=request.email,
+        campaign_ids=tuple(campaign_ids),
+    )
+    try:
+        return await backend.enroll(new_member), True
+    except AlreadyExists:
+        # Our own earlier create, whose answer never arrived.
+        member = await backend.get_member(code)
+        if member is None:
+            raise
+        return member, True
+
+
+class Enrollment:
+    def __init__(
+        self,
+        backend: LoyaltyBackend,
+        links: MemberLinks,
+        joins: PendingJoins,
+        catalog: CampaignCatalog,
+        *,
+        campaign_ids: Sequence[str] = (),
+        clock: Callable[[], dt.datetime],
+        code_factory: Callable[[], str] = new_member_code,
+    ) -> None:
+        self._backend = backend
+        self._links = links
+        self._joins = joins
+        self._catalog = catalog
+        self._campaign_ids = tuple(campaign_ids)
+        self._clock = clock
+        self._code_factory = code_factory
+
+    async def _campaign_ids_to_join(self) -> list[str]:
+        if self._campaign_ids:
+            return list(self._campaign_ids)
+        return [campaign.id for campaign in await self._catalog.campaigns()]
+
+    async def join(self, user_id: int, request: JoinRequest) -> Joined:
+        """Join with a proven contact; raises the platform's errors with the join kept."""
+        pending = await self._joins.get(user_id)
+        if pending is not None and pending.payload_json != request.to_json():
+            replaced = await self._replace(user_id, pending, request)
+            if isinstance(replaced, Joined):
+                return replaced
+            pending = replaced
+        if pending is None:
+            pending = await self._joins.put(user_id, self._code_factory(), request.to_json())
+        return await self._complete(pending)
+
+    async def _replace(
+        self, user_id: int, pending: PendingJoin, request: JoinRequest
+    ) -> PendingJoin | Joined:
+        """A new contact while an older join is pending: finish the old one if it took effect,
+        otherwise carry on with its member code and the new contact."""
+        if pending.attempts > 0:
+            member = await self._backend.get_member(pending.member_code)
+            if member is not None:
+                return await self._link(user_id, member, created=True, request=request)
+        await self._joins.complete(user_id)
+        return await self._joins.put(user_id, pending.member_code, request.to_json())
+
+    async def pending(self, user_id: int) -> PendingJoin | None:
+        return await self._joins.get(user_id)
+
+    async def resume(self, user_id: int) -> Joined | None:
+        """Finish the user's pending join, if any (the "Try again" button, the retry loop)."""
+        pending = await self._joins.get(user_id)
+        if pending is None:
+            return None
+        return await self._complete(pending)
+
+    async def due(self, limit: int = 100) -> list[PendingJoin]:
+        return await self._joins.list_due(self._clock(), limit)
+
+    async def _complete(self, pending: PendingJoin) -> Joined:
+        user_id = pending.telegram_user_id
+        request = JoinRequest.from_json(pending.payload_json)
+        campaign_ids = await self._campaign_ids_to_join()
+        await self._joins.record_attempt(user_id, self._clock() + RETRY_DELAY)
+        member, created = await find_or_enroll(
+            self._backend,
+            request,
+            code=pending.member_code,
+            campaign_ids=campaign_ids,
+            retried=pending.attempts > 0,
+        )
+        return await self._link(user_id, member, created=created, request=request)
+
+    async def _link(
+        self, user_id: int, member: Member, *, created: bool, request: JoinRequest
+    ) -> Joined:
+        if not member.first_name and request.first_name:
+            member = member.model_copy(update={"first_name": request.first_name})
+        link = await self._relink(user_id, member)
+        await self._joins.complete(user_id)
+        return Joined(member=member, link=link, created=created)
+
+    async def _relink(self, user_id: int, member: Member) -> MemberLink:
+        """Link after fresh proof: the proof moves a link that stood elsewhere."""
+        try:
+            return await self._links.link(
+                user_id, member.code, card_number=member.card_number, first_name=member.first_name
+            )
+        except LinkConflict as conflict:
+            existing = conflict.existing
+            log.info(
+                "Fresh proof moves a link: Telegram user %s ↔ member %s replaces user %s ↔ %s",
+                user_id,
+                member.code,
+                existing.telegram_user_id,
+                existing.member_code,
+            )
+            await self._links.unlink(existing.telegram_user_id)
+            if existing.telegram_user_id != user_id:
+                await self._links.unlink(user_id)
+            return await self._links.link(
+                user_id, member.code, card_number=member.card_number, first_name=member.first_name
+            )
