@@ -1,0 +1,184 @@
+"""The bot's SQLite database: one long-lived aiosqlite connection per process.
+
+Every statement runs under one ``asyncio.Lock``, so a coroutine's transaction never
+interleaves with another coroutine's statements on the shared connection. Writes that span
+several statements use ``BEGIN IMMEDIATE``, which takes SQLite's write lock up front; with
+``busy_timeout`` this also keeps several processes on one file from losing each other's writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from bot.storage.migrations import MIGRATIONS, Migration, check_migrations
+
+SQLValue = int | float | str | bytes | None
+Params = Sequence[SQLValue]
+
+MEMORY = ":memory:"
+
+
+class SchemaError(RuntimeError):
+    """The database file's schema cannot be brought to the version this code expects."""
+
+
+class Transaction:
+    """Statements inside one open transaction; only valid inside ``Database.transaction()``."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._connection.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._connection.execute(sql, params) as cursor:
+            rows: list[sqlite3.Row] = list(await cursor.fetchall())
+            return rows
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        async with self._connection.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+
+class Database:
+    """The shared connection. Use ``open_database`` to get one, ``close`` to end it."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
+        self._connection = connection
+        self._path = path
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[object] | None = None
+        self._closed = False
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[Transaction]:
+        current = asyncio.current_task()
+        if current is not None and current is self._holder:
+            raise RuntimeError(
+                "the database is already in use by this task: "
+                "run the statement on the open Transaction instead of the Database"
+            )
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the database {self._path} is closed")
+            self._holder = current
+            try:
+                yield Transaction(self._connection)
+            finally:
+                self._holder = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        async with self._exclusive() as tx:
+            await tx.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                # Shielded so a second cancellation cannot leave the transaction open.
+                await asyncio.shield(self._connection.execute("ROLLBACK"))
+                raise
+            await asyncio.shield(self._connection.execute("COMMIT"))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._exclusive() as tx:
+            return await tx.fetch_one(sql, params)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._exclusive() as tx:
+            return await tx.fetch_all(sql, params)
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement in its own transaction; returns the number of rows it changed."""
+        async with self._exclusive() as tx:
+            return await tx.execute(sql, params)
+
+    async def schema_version(self) -> int:
+        row = await self.fetch_one("PRAGMA user_version")
+        assert row is not None
+        return int(row[0])
+
+    async def close(self) -> None:
+        """Wait for the statement in progress, then close the connection. Safe to call twice."""
+        async with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            await self._connection.close()
+
+
+async def open_database(
+    path: Path | str,
+    *,
+    busy_timeout: float = 5.0,
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> Database:
+    """Open (creating folders and file as needed) and migrate the database at ``path``.
+
+    ``":memory:"`` gives a private in-memory database, handy in tests.
+    """
+    check_migrations(migrations)
+    target = str(path)
+    if target != MEMORY:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    connection = await aiosqlite.connect(target, isolation_level=None)
+    try:
+        connection.row_factory = sqlite3.Row
+        await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        await connection.execute("PRAGMA journal_mode = WAL")
+        await connection.execute("PRAGMA foreign_keys = ON")
+        # WAL makes NORMAL durable across application crashes; only power loss can drop
+        # the last commits.
+        await connection.execute("PRAGMA synchronous = NORMAL")
+        database = Database(connection, target)
+        await _migrate(database, migrations)
+    except BaseException:
+        await connection.close()
+        raise
+    return database
+
+
+async def _migrate(database: Database, migrations: Sequence[Migration]) -> None:
+    latest = migrations[-1].version if migrations else 0
+    found = await database.schema_version()
+    if found > latest:
+        raise SchemaError(
+            f"{database.path} has schema version {found}, newer than the {latest} "
+            "this version of the bot knows; upgrade the bot instead of downgrading the database"
+        )
+    for migration in migrations:
+        if migration.version <= found:
+            continue
+        try:
+            async with database.transaction() as tx:
+                # Re-read under the write lock: another process may have migrated meanwhile.
+                row = await tx.fetch_one("PRAGMA user_version")
+                assert row is not None
+                if int(row[0]) >= migration.version:
+                    continue
+                for statement in migration.statements:
+                    await tx.execute(statement)
+                await tx.execute(f"PRAGMA user_version = {migration.version}")
+        except sqlite3.Error as exc:
+            raise SchemaError(
+                f"migration {migration.version} ({migration.name}) of {database.path} failed "
+                f"and was rolled back: {exc}"
+            ) from exc

@@ -1,0 +1,127 @@
+"""Joins accepted while the platform was down, kept until they are completed exactly once.
+
+The member code is chosen before the first platform call and stored with the join, so every
+retry asks the platform for the same member and a retry can never create a second one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from bot.storage.database import Database
+from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJoin:
+    telegram_user_id: int
+    member_code: str
+    payload_json: str
+    created_at: dt.datetime
+    attempts: int
+    next_attempt_at: dt.datetime
+
+
+class JoinConflict(Exception):
+    """The member code already belongs to another user's pending join."""
+
+
+def _join_from_row(row: sqlite3.Row) -> PendingJoin:
+    return PendingJoin(
+        telegram_user_id=row["telegram_user_id"],
+        member_code=row["member_code"],
+        payload_json=row["payload"],
+        created_at=from_text(row["created_at"]),
+        attempts=row["attempts"],
+        next_attempt_at=from_text(row["next_attempt_at"]),
+    )
+
+
+class PendingJoins:
+    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def put(self, telegram_user_id: int, member_code: str, payload_json: str) -> PendingJoin:
+        """Keep a join to complete later; due at once.
+
+        If the user already has a pending join, that one is returned unchanged and the
+        caller must carry on with its member code, never the new one.
+        """
+        if not member_code:
+            raise ValueError("member_code must not be empty")
+        try:
+            json.loads(payload_json)
+        except ValueError as exc:
+            raise ValueError(f"payload_json is not valid JSON: {exc}") from exc
+        now = to_text(self._clock())
+        async with self._database.transaction() as tx:
+            row = await tx.fetch_one(
+                "SELECT * FROM pending_joins WHERE telegram_user_id = ?", (telegram_user_id,)
+            )
+            if row is not None:
+                return _join_from_row(row)
+            taken = await tx.fetch_one(
+                "SELECT telegram_user_id FROM pending_joins WHERE member_code = ?",
+                (member_code,),
+            )
+            if taken is not None:
+                raise JoinConflict(
+                    f"member code {member_code} is pending for Telegram user "
+                    f"{taken['telegram_user_id']}"
+                )
+            row = await tx.fetch_one(
+                "INSERT INTO pending_joins "
+                "(telegram_user_id, member_code, payload, created_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING *",
+                (telegram_user_id, member_code, payload_json, now, now),
+            )
+        assert row is not None
+        return _join_from_row(row)
+
+    async def get(self, telegram_user_id: int) -> PendingJoin | None:
+        row = await self._database.fetch_one(
+            "SELECT * FROM pending_joins WHERE telegram_user_id = ?", (telegram_user_id,)
+        )
+        return None if row is None else _join_from_row(row)
+
+    async def list_due(
+        self, now: dt.datetime | None = None, limit: int = 100
+    ) -> list[PendingJoin]:
+        """Joins whose next attempt is due, oldest first."""
+        rows = await self._database.fetch_all(
+            "SELECT * FROM pending_joins WHERE next_attempt_at <= ? "
+            "ORDER BY created_at, telegram_user_id LIMIT ?",
+            (to_text(now or self._clock()), limit),
+        )
+        return [_join_from_row(row) for row in rows]
+
+    async def record_attempt(self, telegram_user_id: int, retry_at: dt.datetime) -> int | None:
+        """Count an attempt about to be made; hide the join from ``list_due`` until ``retry_at``.
+
+        With a ``retry_at`` past the platform call's timeout, a second worker cannot take the
+        same join meanwhile, and a failed attempt is retried no sooner than ``retry_at``.
+        Returns the attempts so far, ``None`` if the join is no longer pending.
+        """
+        row = await self._database.fetch_one(
+            "UPDATE pending_joins SET attempts = attempts + 1, next_attempt_at = ? "
+            "WHERE telegram_user_id = ? RETURNING attempts",
+            (to_text(retry_at), telegram_user_id),
+        )
+        return None if row is None else int(row["attempts"])
+
+    async def complete(self, telegram_user_id: int, member_code: str | None = None) -> bool:
+        """Mark the join done and drop its payload. True only for the one call that did it.
+
+        With ``member_code``, only a join for that member is completed, so a late worker
+        cannot complete a newer join of the same user.
+        """
+        removed = await self._database.execute(
+            "DELETE FROM pending_joins WHERE telegram_user_id = ? "
+            "AND (? IS NULL OR member_code = ?)",
+            (telegram_user_id, member_code, member_code),
+        )
+        return removed > 0

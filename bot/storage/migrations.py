@@ -1,0 +1,123 @@
+"""The schema's history: forward-only migrations, applied in order at open.
+
+``PRAGMA user_version`` holds the number of the last migration applied. A shipped migration
+is never edited; a change to the schema is a new migration at the end of the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def check_migrations(migrations: Sequence[Migration]) -> None:
+    versions = [migration.version for migration in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migrations must be numbered 1, 2, 3 … in order, got {versions}")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        version=1,
+        name="fsm records, member links, languages, card file ids",
+        statements=(
+            # thread 0 and business connection '' stand for "none": NULLs would never
+            # collide in a primary key, and Telegram never issues those values.
+            """
+            CREATE TABLE fsm_records (
+                bot_id INTEGER NOT NULL,
+                chat_id INTEGER NOT NULL,
+                user_id INTEGER NOT NULL,
+                thread_id INTEGER NOT NULL DEFAULT 0,
+                business_connection_id TEXT NOT NULL DEFAULT '',
+                destiny TEXT NOT NULL,
+                state TEXT,
+                data TEXT,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (bot_id, chat_id, user_id, thread_id, business_connection_id, destiny)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX fsm_records_by_user ON fsm_records (user_id)",
+            """
+            CREATE TABLE member_links (
+                telegram_user_id INTEGER PRIMARY KEY,
+                member_code TEXT NOT NULL UNIQUE,
+                card_number TEXT NOT NULL DEFAULT '',
+                first_name TEXT NOT NULL DEFAULT '',
+                linked_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE user_languages (
+                telegram_user_id INTEGER PRIMARY KEY,
+                language TEXT NOT NULL,
+                chosen_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE card_images (
+                bot_id INTEGER NOT NULL,
+                card_number TEXT NOT NULL,
+                file_id TEXT NOT NULL,
+                remembered_at TEXT NOT NULL,
+                PRIMARY KEY (bot_id, card_number)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        version=2,
+        name="rendered card PNGs, pending email codes, pending joins",
+        statements=(
+            # A PNG is kept before its upload gives a file_id, so file_id becomes optional;
+            # SQLite cannot drop NOT NULL in place, hence the copy.
+            """
+            CREATE TABLE card_images_v2 (
+                bot_id INTEGER NOT NULL,
+                card_number TEXT NOT NULL,
+                file_id TEXT,
+                file_id_at TEXT,
+                png BLOB,
+                png_at TEXT,
+                PRIMARY KEY (bot_id, card_number),
+                CHECK (file_id IS NOT NULL OR png IS NOT NULL)
+            )
+            """,
+            """
+            INSERT INTO card_images_v2 (bot_id, card_number, file_id, file_id_at)
+            SELECT bot_id, card_number, file_id, remembered_at FROM card_images
+            """,
+            "DROP TABLE card_images",
+            "ALTER TABLE card_images_v2 RENAME TO card_images",
+            """
+            CREATE TABLE email_codes (
+                telegram_user_id INTEGER PRIMARY KEY,
+                email TEXT NOT NULL,
+                code_hash TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                resends INTEGER NOT NULL DEFAULT 0,
+                started_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE pending_joins (
+                telegram_user_id INTEGER PRIMARY KEY,
+                member_code TEXT NOT NULL UNIQUE,
+                payload TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX pending_joins_by_due ON pending_joins (next_attempt_at)",
+        ),
+    ),
+)
