@@ -1,0 +1,912 @@
+"""Client of the Altcraft loyalty API (``/api/v1.1/loyalty/...``, ``profiles/...``, ``tasks/...``).
+
+Two layers on one pooled ``httpx.AsyncClient``: typed methods that mirror Altcraft's calls one to
+one, and the ``LoyaltyBackend`` protocol mapped onto Altcraft's model (a member is a profile of
+``profiles_db_id`` registered in ``loyalty_program_id``; the bot's member code and card number live
+in profile fields). ``docs/altcraft-wire.md`` records every mapping choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+
+from bot.config import AltcraftMatching, AltcraftSettings, HttpSettings
+from bot.loyalty.altcraft_wire import (
+    CONTENT_TYPES,
+    MAX_BATCH_ROWS,
+    MAX_BODY_BYTES,
+    AccountBalance,
+    AccountTransaction,
+    BatchMember,
+    BatchRowResult,
+    BatchTooLarge,
+    PointsOperation,
+    Profile,
+    ProfileRef,
+    TaskStatus,
+    as_int,
+    as_str,
+    batch_rows_body,
+    decode_answer,
+    encode_body,
+    error_for,
+    parse_balance,
+    parse_batch_rows,
+    parse_points_operation,
+    parse_profile,
+    parse_task_status,
+    parse_transactions,
+    points_text,
+    rfc3339,
+)
+from bot.loyalty.errors import (
+    AlreadyExists,
+    AuthFailed,
+    LoyaltyError,
+    NotFound,
+    ProtocolError,
+    Rejected,
+    Unavailable,
+)
+from bot.loyalty.models import (
+    Campaign,
+    CampaignBalance,
+    CampaignKind,
+    CardFormat,
+    ImportOutcome,
+    ImportResult,
+    Member,
+    MemberImportRow,
+    NewMember,
+    PointsBalance,
+    ProfileChanges,
+    Purchase,
+    Receipt,
+    Redemption,
+    Reward,
+    Transaction,
+    TransactionImportRow,
+)
+
+__all__ = [
+    "CODE_FIELD",
+    "AltcraftClient",
+    "BatchMember",
+    "BatchTooLarge",
+    "ProfileRef",
+]
+
+_log = logging.getLogger(__name__)
+
+CODE_FIELD = "loyalty_code"
+"""Profile field that holds the member code the bot chose before enrolling."""
+
+_PROFILE_ID = re.compile(r"[0-9a-f]{24}")
+_HISTORY_PAGE = 100
+_HISTORY_MAX_PAGES = 100
+_CARD_ATTEMPTS = 5
+
+T = TypeVar("T")
+
+
+class AltcraftClient:
+    """Altcraft's typed calls plus the ``LoyaltyBackend`` protocol, over one pooled client."""
+
+    platform = "altcraft"
+
+    def __init__(
+        self,
+        settings: AltcraftSettings,
+        http: HttpSettings,
+        *,
+        card: CardFormat = CardFormat(),  # noqa: B008 - frozen model, safe as a default
+        transport: httpx.AsyncBaseTransport | None = None,
+        token_in_header: bool = False,
+    ) -> None:
+        self._settings = settings
+        self._card = card
+        self._token = settings.token.get_secret_value() if settings.token is not None else ""
+        self._token_in_header = token_in_header
+        self._format = settings.body_format
+        self._base_url = str(settings.url).rstrip("/") + "/"
+        headers = {
+            "Content-Type": CONTENT_TYPES[self._format],
+            "Accept": CONTENT_TYPES[self._format],
+        }
+        if token_in_header and self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        self._http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(
+                connect=http.connect_timeout,
+                read=http.read_timeout,
+                write=http.read_timeout,
+                pool=http.connect_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=http.pool_size, max_keepalive_connections=http.pool_size
+            ),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"AltcraftClient(url={self._base_url!r}, "
+            f"loyalty_program_id={self._settings.loyalty_program_id}, "
+            f"profiles_db_id={self._settings.profiles_db_id}, body_format={self._format!r})"
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AltcraftClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- transport ------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    async def _call(
+        self, method: str, params: Mapping[str, Any], *, max_bytes: int | None = None
+    ) -> dict[str, Any]:
+        if not self._token:
+            raise AuthFailed(f"{method}: altcraft.token is not set")
+        body: dict[str, Any] = {} if self._token_in_header else {"token": self._token}
+        body.update(params)
+        content = encode_body(body, self._format)
+        if max_bytes is not None and len(content) > max_bytes:
+            raise BatchTooLarge(
+                f"{method}: the request is {len(content):,} bytes, over Altcraft's limit of "
+                f"{max_bytes:,} bytes per request; split it into smaller batches"
+            )
+        started = time.monotonic()
+        try:
+            response = await self._http.post(self._base_url + method, content=content)
+        except httpx.TimeoutException as exc:
+            raise self._failed(
+                Unavailable(f"{method}: timed out ({type(exc).__name__})")
+            ) from None
+        except httpx.HTTPError as exc:
+            detail = self._redact(str(exc)) or "connection failed"
+            raise self._failed(Unavailable(f"{method}: {type(exc).__name__}: {detail}")) from None
+        elapsed_ms = (time.monotonic() - started) * 1000
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise self._failed(Unavailable(f"{method}: HTTP {status}"))
+        try:
+            answer = decode_answer(response.content, response.headers.get("content-type", ""))
+        except ProtocolError as exc:
+            raise self._failed(self._http_error(method, status, exc.message)) from None
+        if "error" not in answer:
+            raise self._failed(self._http_error(method, status, "answer has no 'error' field"))
+        code = as_int(answer["error"], "error")
+        _log.debug("altcraft %s: error %s, HTTP %s, %.0f ms", method, code, status, elapsed_ms)
+        if code != 0:
+            raise self._failed(
+                error_for(code, self._redact(as_str(answer.get("error_text"))), method)
+            )
+        if status != 200:
+            raise self._failed(ProtocolError(f"{method}: HTTP {status} with a success answer"))
+        return answer
+
+    def _http_error(self, method: str, status: int, problem: str) -> LoyaltyError:
+        if status in (401, 403):
+            return AuthFailed(f"{method}: HTTP {status}")
+        if status != 200:
+            return ProtocolError(f"{method}: HTTP {status} without an Altcraft answer")
+        return ProtocolError(f"{method}: {problem}")
+
+    def _failed(self, error: LoyaltyError) -> LoyaltyError:
+        _log.warning("altcraft call failed: %s: %s", type(error).__name__, error.message)
+        return error
+
+    def _program_id(self) -> int:
+        if self._settings.loyalty_program_id is None:
+            raise Rejected("altcraft.loyalty_program_id is not set")
+        return self._settings.loyalty_program_id
+
+    def _db_id(self) -> int:
+        if self._settings.profiles_db_id is None:
+            raise Rejected("altcraft.profiles_db_id is not set")
+        return self._settings.profiles_db_id
+
+    def _loyalty(self, ref: ProfileRef | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"loyalty_program_id": self._program_id()}
+        if ref is not None:
+            params.update(ref.params())
+        return params
+
+    def _currency(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self._settings.points_currency_eid:
+            params["points_currency_eid"] = self._settings.points_currency_eid
+        return params
+
+    # --- members ----------------------------------------------------------------------------
+
+    async def register_member(
+        self, ref: ProfileRef, *, registration_date: dt.datetime | None = None
+    ) -> str:
+        """Register an existing profile in the program; returns its profile id."""
+        params = self._loyalty(ref)
+        if registration_date is not None:
+            params["registration_date"] = rfc3339(registration_date)
+        answer = await self._call("loyalty/register_member", params)
+        return _profile_id_of(answer, "register_member")
+
+    def _batch_params(self, method: str, rows: Sequence[BatchMember]) -> dict[str, Any]:
+        if len(rows) > MAX_BATCH_ROWS:
+            raise BatchTooLarge(
+                f"{method}: {len(rows):,} rows is over Altcraft's limit of {MAX_BATCH_ROWS:,} "
+                "rows per request; split it into smaller batches"
+            )
+        matching, data = batch_rows_body(rows)
+        return {**self._loyalty(), "matching": matching, "data": data}
+
+    async def register_member_batch(self, rows: Sequence[BatchMember]) -> list[BatchRowResult]:
+        """Register up to 10,000 profiles at once; one result per row, in input order."""
+        params = self._batch_params("register_member_batch", rows)
+        answer = await self._call(
+            "loyalty/register_member_batch", params, max_bytes=MAX_BODY_BYTES
+        )
+        results = parse_batch_rows(answer.get("result"))
+        if len(results) != len(rows):
+            raise ProtocolError(
+                f"register_member_batch: {len(results)} results for {len(rows)} rows"
+            )
+        return list(results)
+
+    async def register_member_batch_task(
+        self, rows: Sequence[BatchMember], *, task_id: str | None = None
+    ) -> str:
+        """Start (or, with ``task_id``, extend) a background registration; returns the task id."""
+        params = self._batch_params("register_member_batch_task", rows)
+        if task_id is not None:
+            params["task_id"] = task_id
+        answer = await self._call(
+            "loyalty/register_member_batch_task", params, max_bytes=MAX_BODY_BYTES
+        )
+        data = answer.get("data")
+        found = as_str(data.get("task_id")) if isinstance(data, dict) else ""
+        found = found or as_str(answer.get("task_id"))
+        if not found:
+            raise ProtocolError("register_member_batch_task: answer has no task_id")
+        return found
+
+    async def task_status(self, task_id: str) -> TaskStatus:
+        answer = await self._call("tasks/status", {"task_id": task_id})
+        return parse_task_status(answer, task_id)
+
+    async def wait_for_task(
+        self, task_id: str, *, max_wait: float = 60.0, interval: float = 0.2
+    ) -> TaskStatus:
+        """Poll ``tasks/status`` until the task finishes; ``Unavailable`` after ``max_wait`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        delay = interval
+        while True:
+            status = await self.task_status(task_id)
+            if status.status in {"failed", "error", "cancelled"}:
+                raise Rejected(f"tasks/status: task {task_id} ended as {status.status}")
+            if status.finished:
+                return status
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise Unavailable(
+                    f"tasks/status: task {task_id} not finished within {max_wait:g} s "
+                    f"({status.status}, {status.progress}%)"
+                )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 2.0)
+
+    async def delete_member(self, ref: ProfileRef) -> str:
+        answer = await self._call("loyalty/delete_member", self._loyalty(ref))
+        return _profile_id_of(answer, "delete_member")
+
+    # --- accounts ---------------------------------------------------------------------------
+
+    async def account_balance(self, ref: ProfileRef) -> AccountBalance:
+        answer = await self._call("loyalty/account/balance", self._currency(self._loyalty(ref)))
+        return parse_balance(answer)
+
+    async def account_transactions(
+        self, ref: ProfileRef, *, from_id: str | None = None, limit: int = 20
+    ) -> list[AccountTransaction]:
+        """One page, oldest first: transactions after ``from_id`` (1 ≤ ``limit`` ≤ 100)."""
+        if not 1 <= limit <= 100:
+            raise ValueError("limit must be between 1 and 100")
+        params = self._currency(self._loyalty(ref))
+        params["limit"] = limit
+        if from_id:
+            params["from_id"] = from_id
+        answer = await self._call("loyalty/account/transactions", params)
+        return parse_transactions(answer)
+
+    def _points_params(
+        self,
+        ref: ProfileRef,
+        amount: Decimal,
+        *,
+        transaction_eid: str | None,
+        description: str,
+        created_at: dt.datetime | None,
+    ) -> dict[str, Any]:
+        if amount <= 0:
+            raise Rejected(f"the points amount must be positive, not {amount}")
+        params = self._currency(self._loyalty(ref))
+        params["amount"] = points_text(amount)
+        if transaction_eid:
+            params["transaction_eid"] = transaction_eid
+        if description:
+            params["description"] = description
+        if created_at is not None:
+            params["created_at"] = rfc3339(created_at)
+        return params
+
+    async def accrue_points(
+        self,
+        ref: ProfileRef,
+        amount: Decimal,
+        *,
+        transaction_eid: str | None = None,
+        description: str = "",
+        created_at: dt.datetime | None = None,
+        activation_date: dt.datetime | None = None,
+        expiration_date: dt.datetime | None = None,
+    ) -> PointsOperation:
+        params = self._points_params(
+            ref,
+            amount,
+            transaction_eid=transaction_eid,
+            description=description,
+            created_at=created_at,
+        )
+        if activation_date is not None:
+            params["activation_date"] = rfc3339(activation_date)
+        if expiration_date is not None:
+            params["expiration_date"] = rfc3339(expiration_date)
+        return parse_points_operation(await self._call("loyalty/accrue_points", params))
+
+    async def redeem_points(
+        self,
+        ref: ProfileRef,
+        amount: Decimal,
+        *,
+        transaction_eid: str | None = None,
+        description: str = "",
+        created_at: dt.datetime | None = None,
+    ) -> PointsOperation:
+        params = self._points_params(
+            ref,
+            amount,
+            transaction_eid=transaction_eid,
+            description=description,
+            created_at=created_at,
+        )
+        path = "loyalty/" + self._settings.redeem_path.strip("/")
+        return parse_points_operation(await self._call(path, params))
+
+    async def cancel_transaction(
+        self, *, transaction_id: str | None = None, transaction_eid: str | None = None
+    ) -> PointsOperation:
+        if not transaction_id and not transaction_eid:
+            raise ValueError("cancel_transaction needs transaction_id or transaction_eid")
+        params: dict[str, Any] = {}
+        if transaction_id:
+            params["transaction_id"] = transaction_id
+        if transaction_eid:
+            params["transaction_eid"] = transaction_eid
+        return parse_points_operation(await self._call("loyalty/cancel_transaction", params))
+
+    # --- profiles ---------------------------------------------------------------------------
+
+    async def add_profile(self, data: Mapping[str, Any], *, skip_triggers: bool = False) -> str:
+        """Create a profile in ``profiles_db_id``; returns its id. Never looks for duplicates."""
+        params: dict[str, Any] = {"db_id": self._db_id(), "data": dict(data)}
+        if skip_triggers:
+            params["skip_triggers"] = True
+        return _profile_id_of(await self._call("profiles/add", params), "profiles/add")
+
+    async def get_profile(self, ref: ProfileRef) -> Profile:
+        """The profile's fields; ``NotFound`` if no profile matches."""
+        answer = await self._call("profiles/get", {"db_id": self._db_id(), **ref.params()})
+        return parse_profile(answer)
+
+    async def update_profile_data(self, ref: ProfileRef, data: Mapping[str, Any]) -> str:
+        """Set fields of an existing profile (``profiles/update`` never creates one)."""
+        params = {"db_id": self._db_id(), **ref.params(), "data": dict(data)}
+        return _profile_id_of(await self._call("profiles/update", params), "profiles/update")
+
+    # --- LoyaltyBackend ---------------------------------------------------------------------
+
+    @property
+    def campaign_id(self) -> str:
+        """The one campaign: the program's points currency."""
+        return self._settings.points_currency_eid or "points"
+
+    @property
+    def campaign_name(self) -> str:
+        return self._settings.points_currency_eid or "Points"
+
+    def _check_campaign(self, campaign_id: str) -> None:
+        if campaign_id != self.campaign_id:
+            raise NotFound(
+                f"no campaign {campaign_id!r}: this Altcraft program has one, {self.campaign_id!r}"
+            )
+
+    def _code_refs(self, code: str) -> list[ProfileRef]:
+        refs = [ProfileRef.custom(CODE_FIELD, code)]
+        if _PROFILE_ID.fullmatch(code):
+            refs.append(ProfileRef.profile_id(code))
+        return refs
+
+    async def _profile_or_none(self, ref: ProfileRef) -> Profile | None:
+        if not ref.value:
+            return None
+        try:
+            return await self.get_profile(ref)
+        except NotFound:
+            return None
+
+    async def _is_member(self, profile_id: str) -> bool:
+        try:
+            await self.account_balance(ProfileRef.profile_id(profile_id))
+        except NotFound:
+            return False
+        return True
+
+    async def _member_by(self, refs: Sequence[ProfileRef]) -> Member | None:
+        for ref in refs:
+            profile = await self._profile_or_none(ref)
+            if profile is not None and await self._is_member(profile.id):
+                return self._member(profile)
+        return None
+
+    async def _with_member(
+        self, refs: Sequence[ProfileRef], operation: Callable[[ProfileRef], Awaitable[T]]
+    ) -> T:
+        """Run ``operation`` with the first ref that finds a member (a 404 changed nothing)."""
+        last: NotFound | None = None
+        for ref in refs:
+            try:
+                return await operation(ref)
+            except NotFound as exc:
+                last = exc
+        raise last or NotFound("no member matches")
+
+    def _member(self, profile: Profile) -> Member:
+        return Member(
+            code=profile.text(CODE_FIELD) or profile.id,
+            card_number=profile.text(self._settings.card_field),
+            first_name=profile.text("_fname"),
+            last_name=profile.text("_lname"),
+            phone=profile.phones[0] if profile.phones else "",
+            email=profile.text("email"),
+            birthday=_date_of(profile.text("_bdate")),
+            registered=True,
+            campaign_ids=(self.campaign_id,),
+        )
+
+    def _points_balance(self, points: Decimal) -> PointsBalance:
+        return PointsBalance(
+            campaign_id=self.campaign_id, campaign_name=self.campaign_name, points=points
+        )
+
+    async def find_member_by_phone(self, phone: str) -> Member | None:
+        return await self._member_by([ProfileRef.phone(phone)])
+
+    async def find_member_by_email(self, email: str) -> Member | None:
+        return await self._member_by([ProfileRef.email(email.strip())])
+
+    async def find_member_by_card(self, card_number: str) -> Member | None:
+        return await self._member_by([ProfileRef.custom(self._settings.card_field, card_number)])
+
+    async def get_member(self, code: str) -> Member | None:
+        return await self._member_by(self._code_refs(code))
+
+    async def enroll(self, new_member: NewMember) -> Member:
+        for campaign_id in new_member.campaign_ids:
+            self._check_campaign(campaign_id)
+        profile = await self._profile_or_none(ProfileRef.custom(CODE_FIELD, new_member.code))
+        if profile is not None and await self._is_member(profile.id):
+            raise AlreadyExists(f"member code {new_member.code!r} is taken")
+        if new_member.card_number:
+            holder = await self._profile_or_none(
+                ProfileRef.custom(self._settings.card_field, new_member.card_number)
+            )
+            if holder is not None and (profile is None or holder.id != profile.id):
+                raise AlreadyExists(f"card number {new_member.card_number!r} is taken")
+        if profile is None:
+            profile = await self._adoptable_profile(new_member)
+        card_number = new_member.card_number or (
+            profile.text(self._settings.card_field) if profile else ""
+        )
+        if not card_number:
+            card_number = await self._new_card_number()
+        data = _profile_data(
+            first_name=new_member.first_name or None,
+            last_name=new_member.last_name or None,
+            phone=new_member.phone or None,
+            email=new_member.email or None,
+            birthday=new_member.birthday,
+        )
+        data[CODE_FIELD] = new_member.code
+        data[self._settings.card_field] = card_number
+        if profile is None:
+            profile_id = await self.add_profile(data)
+        else:
+            profile_id = profile.id
+            await self.update_profile_data(ProfileRef.profile_id(profile_id), data)
+        ref = ProfileRef.profile_id(profile_id)
+        try:
+            await self.register_member(ref, registration_date=dt.datetime.now(dt.UTC))
+        except AlreadyExists:
+            raise AlreadyExists(f"profile {profile_id} joined the program meanwhile") from None
+        if new_member.signup_bonus:
+            await self._signup_bonus(profile_id, new_member.signup_bonus)
+        return self._member(await self.get_profile(ref))
+
+    async def _adoptable_profile(self, new_member: NewMember) -> Profile | None:
+        """A profile already in the database for this phone or email (say, from newsletters)."""
+        for ref in (ProfileRef.phone(new_member.phone), ProfileRef.email(new_member.email)):
+            profile = await self._profile_or_none(ref)
+            if profile is None:
+                continue
+            if await self._is_member(profile.id):
+                raise AlreadyExists(f"a member with this {ref.matching} already exists")
+            if profile.text(CODE_FIELD) in ("", new_member.code):
+                return profile
+        return None
+
+    async def _signup_bonus(self, profile_id: str, points: Decimal) -> None:
+        # The eid makes a second credit for the same profile fail with 409 instead of paying twice.
+        try:
+            await self.accrue_points(
+                ProfileRef.profile_id(profile_id),
+                points,
+                transaction_eid=f"signup-{profile_id}",
+                description="Signup bonus",
+            )
+        except AlreadyExists:
+            _log.info("signup bonus for profile %s was credited before", profile_id)
+
+    async def _new_card_number(self) -> str:
+        prefix, suffix = self._card.prefix, self._card.suffix
+        digits = max(self._card.length - len(prefix) - len(suffix), 4)
+        for _ in range(_CARD_ATTEMPTS):
+            number = prefix + "".join(secrets.choice("0123456789") for _ in range(digits)) + suffix
+            taken = await self._profile_or_none(
+                ProfileRef.custom(self._settings.card_field, number)
+            )
+            if taken is None:
+                return number
+        raise Rejected("could not find a free card number; make the card format longer")
+
+    async def join_campaign(
+        self, code: str, campaign_id: str, bonus: Purchase | None = None
+    ) -> None:
+        self._check_campaign(campaign_id)
+        profile = None
+        for ref in self._code_refs(code):
+            profile = await self._profile_or_none(ref)
+            if profile is not None:
+                break
+        if profile is None:
+            raise NotFound(f"no profile with member code {code!r}")
+        with contextlib.suppress(AlreadyExists):
+            await self.register_member(ProfileRef.profile_id(profile.id))
+        if bonus is not None and bonus.amount:
+            await self.accrue_points(
+                ProfileRef.profile_id(profile.id), bonus.amount, description=bonus.description
+            )
+
+    async def update_profile(self, code: str, changes: ProfileChanges) -> Member:
+        member = await self.get_member(code)
+        if member is None:
+            raise NotFound(f"no member with code {code!r}")
+        data = _profile_data(
+            first_name=changes.first_name,
+            last_name=changes.last_name,
+            phone=changes.phone,
+            email=changes.email,
+            birthday=changes.birthday,
+        )
+        updated = await self._with_member(
+            self._code_refs(code), lambda ref: self.update_profile_data(ref, data)
+        )
+        return self._member(await self.get_profile(ProfileRef.profile_id(updated)))
+
+    async def campaigns(self) -> list[Campaign]:
+        return [Campaign(id=self.campaign_id, name=self.campaign_name, kind=CampaignKind.POINTS)]
+
+    async def rewards(self, campaign_id: str) -> list[Reward]:
+        self._check_campaign(campaign_id)
+        return []
+
+    async def balances(self, code: str) -> list[CampaignBalance]:
+        balance = await self._with_member(self._code_refs(code), self.account_balance)
+        return [self._points_balance(balance.active)]
+
+    async def history(self, code: str, *, limit: int = 10, offset: int = 0) -> list[Transaction]:
+        transactions = await self._with_member(self._code_refs(code), self._all_transactions)
+        newest_first = list(reversed(transactions))[offset : offset + limit]
+        return [
+            Transaction(
+                id=row.transaction_id,
+                campaign_id=self.campaign_id,
+                at=row.created_at,
+                amount=row.amount,
+                description=row.description or row.transaction_type,
+                is_redemption=row.takes_points,
+            )
+            for row in newest_first
+        ]
+
+    async def _all_transactions(self, ref: ProfileRef) -> list[AccountTransaction]:
+        # Altcraft pages oldest first from a cursor; newest-first needs every page.
+        collected: list[AccountTransaction] = []
+        from_id: str | None = None
+        for _ in range(_HISTORY_MAX_PAGES):
+            page = await self.account_transactions(ref, from_id=from_id, limit=_HISTORY_PAGE)
+            collected.extend(page)
+            if len(page) < _HISTORY_PAGE:
+                break
+            from_id = page[-1].transaction_id
+        return collected
+
+    async def record_purchase(self, code: str, purchase: Purchase) -> Receipt:
+        self._check_campaign(purchase.campaign_id)
+        points = purchase.amount
+        if points is None or points <= 0:
+            raise Rejected("an Altcraft purchase needs a positive amount: the points to accrue")
+        eid = f"bot-{uuid.uuid4().hex}"
+        operation = await self._with_member(
+            self._code_refs(code),
+            lambda ref: self.accrue_points(
+                ref, points, transaction_eid=eid, description=purchase.description
+            ),
+        )
+        return Receipt(
+            transaction_id=operation.transaction_id,
+            campaign_id=self.campaign_id,
+            campaign_name=self.campaign_name,
+            description=purchase.description,
+            earned=points,
+            balance=None if operation.balance is None else self._points_balance(operation.balance),
+        )
+
+    async def redeem(self, code: str, redemption: Redemption) -> Receipt:
+        self._check_campaign(redemption.campaign_id)
+        if redemption.reward_id is not None:
+            raise NotFound("Altcraft programs have no rewards; redeem points instead")
+        if redemption.amount is not None:
+            raise Rejected("Altcraft redeems points, not a money amount")
+        points = redemption.points
+        if points is None or points <= 0:
+            raise Rejected("a redemption needs a positive number of points")
+        eid = f"bot-{uuid.uuid4().hex}"
+        operation = await self._with_member(
+            self._code_refs(code),
+            lambda ref: self.redeem_points(
+                ref, points, transaction_eid=eid, description=redemption.description
+            ),
+        )
+        return Receipt(
+            transaction_id=operation.transaction_id,
+            campaign_id=self.campaign_id,
+            campaign_name=self.campaign_name,
+            description=redemption.description,
+            deducted=points,
+            balance=None if operation.balance is None else self._points_balance(operation.balance),
+        )
+
+    # --- imports ----------------------------------------------------------------------------
+
+    def _row_ref(self, row: MemberImportRow) -> ProfileRef | None:
+        by_matching = {
+            AltcraftMatching.EMAIL: ProfileRef.email(row.email) if row.email else None,
+            AltcraftMatching.PHONE: ProfileRef.phone(row.phone) if row.phone else None,
+            AltcraftMatching.PROFILE_ID: ProfileRef.profile_id(row.code)
+            if _PROFILE_ID.fullmatch(row.code)
+            else None,
+            AltcraftMatching.CUSTOM: ProfileRef.custom(CODE_FIELD, row.code) if row.code else None,
+        }
+        preferred = by_matching[self._settings.matching]
+        if preferred is not None:
+            return preferred
+        if row.code:
+            return ProfileRef.custom(CODE_FIELD, row.code)
+        if row.card_number:
+            return ProfileRef.custom(self._settings.card_field, row.card_number)
+        return by_matching[AltcraftMatching.PHONE] or by_matching[AltcraftMatching.EMAIL]
+
+    def _fitting_chunks(
+        self, entries: list[tuple[int, BatchMember]]
+    ) -> list[list[tuple[int, BatchMember]]]:
+        chunks = [entries[i : i + MAX_BATCH_ROWS] for i in range(0, len(entries), MAX_BATCH_ROWS)]
+        fitting: list[list[tuple[int, BatchMember]]] = []
+        while chunks:
+            chunk = chunks.pop(0)
+            _, data = batch_rows_body([member for _, member in chunk])
+            size = len(encode_body({"token": self._token, "data": data}, self._format)) + 200
+            if size > MAX_BODY_BYTES and len(chunk) > 1:
+                half = len(chunk) // 2
+                chunks[:0] = [chunk[:half], chunk[half:]]
+            else:
+                fitting.append(chunk)
+        return fitting
+
+    async def import_members(
+        self, rows: Sequence[MemberImportRow], *, campaign_ids: Sequence[str]
+    ) -> list[ImportResult]:
+        """Register existing profiles in batches: ``404`` → not found, ``409`` → a member."""
+        for campaign_id in campaign_ids:
+            self._check_campaign(campaign_id)
+        results: list[ImportResult | None] = [None] * len(rows)
+        groups: dict[str, list[tuple[int, BatchMember]]] = {}
+        for index, row in enumerate(rows):
+            ref = self._row_ref(row)
+            if ref is None:
+                results[index] = ImportResult(
+                    line=row.line,
+                    outcome=ImportOutcome.INVALID,
+                    message="no member code, card number, phone or email to find the profile by",
+                )
+                continue
+            groups.setdefault(ref.matching, []).append((index, BatchMember(ref)))
+        for entries in groups.values():
+            for chunk in self._fitting_chunks(entries):
+                answers = await self.register_member_batch([member for _, member in chunk])
+                for (index, _), answer in zip(chunk, answers, strict=True):
+                    results[index] = await self._member_import_result(rows[index], answer)
+        return [result for result in results if result is not None]
+
+    async def _member_import_result(
+        self, row: MemberImportRow, answer: BatchRowResult
+    ) -> ImportResult:
+        outcomes = {
+            0: ImportOutcome.CREATED,
+            404: ImportOutcome.NOT_FOUND,
+            409: ImportOutcome.ALREADY_MEMBER,
+            400: ImportOutcome.INVALID,
+        }
+        outcome = outcomes.get(answer.error, ImportOutcome.FAILED)
+        message = answer.error_text
+        if outcome is ImportOutcome.CREATED and row.signup_bonus and answer.profile_id:
+            try:
+                await self._signup_bonus(answer.profile_id, row.signup_bonus)
+            except LoyaltyError as exc:
+                message = f"registered; the signup bonus failed: {exc.message}"
+        return ImportResult(
+            line=row.line,
+            outcome=outcome,
+            member_code=row.code or (answer.profile_id or ""),
+            message=message,
+        )
+
+    async def import_transactions(
+        self, rows: Sequence[TransactionImportRow]
+    ) -> list[ImportResult]:
+        """Accrue or redeem row by row (Altcraft has no batch for points); one result per row.
+
+        Each row carries a transaction eid derived from its content, so importing the same file
+        again skips rows already recorded instead of moving points twice.
+        """
+        results: list[ImportResult] = []
+        down: str | None = None
+        for row in rows:
+            if down is not None:
+                results.append(_row_result(row, ImportOutcome.FAILED, f"not sent: {down}"))
+                continue
+            try:
+                results.append(await self._import_transaction(row))
+            except AlreadyExists:
+                results.append(_row_result(row, ImportOutcome.SKIPPED, "already imported"))
+            except NotFound as exc:
+                results.append(_row_result(row, ImportOutcome.NOT_FOUND, exc.message))
+            except Unavailable as exc:
+                down = exc.message
+                results.append(
+                    _row_result(
+                        row, ImportOutcome.FAILED, f"{exc.message}; may have been recorded"
+                    )
+                )
+            except (AuthFailed, ProtocolError):
+                raise
+            except Rejected as exc:
+                results.append(_row_result(row, ImportOutcome.FAILED, exc.message))
+        return results
+
+    async def _import_transaction(self, row: TransactionImportRow) -> ImportResult:
+        if row.campaign_id != self.campaign_id:
+            return _row_result(row, ImportOutcome.INVALID, f"unknown campaign {row.campaign_id!r}")
+        points = row.amount
+        if points is None or points <= 0:
+            return _row_result(row, ImportOutcome.INVALID, "a points row needs a positive amount")
+        fingerprint = "|".join(
+            str(part)
+            for part in (row.line, row.member, row.redeemed, points, row.date, row.description)
+        )
+        eid = "import-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+        created_at = (
+            dt.datetime.combine(row.date, dt.time(12), tzinfo=dt.UTC) if row.date else None
+        )
+        refs = [
+            *self._code_refs(row.member),
+            ProfileRef.custom(self._settings.card_field, row.member),
+        ]
+
+        async def move(ref: ProfileRef) -> PointsOperation:
+            operation = self.redeem_points if row.redeemed else self.accrue_points
+            return await operation(
+                ref,
+                points,
+                transaction_eid=eid,
+                description=row.description,
+                created_at=created_at,
+            )
+
+        result = await self._with_member(refs, move)
+        return _row_result(row, ImportOutcome.CREATED, result.transaction_id)
+
+
+def _row_result(row: TransactionImportRow, outcome: ImportOutcome, message: str) -> ImportResult:
+    return ImportResult(line=row.line, outcome=outcome, member_code=row.member, message=message)
+
+
+def _profile_id_of(answer: Mapping[str, Any], method: str) -> str:
+    data = answer.get("data")
+    found = as_str(answer.get("profile_id"))
+    if not found and isinstance(data, dict):
+        found = as_str(data.get("profile_id") or data.get("id"))
+    if not found:
+        raise ProtocolError(f"{method}: answer has no profile_id")
+    return found
+
+
+def _profile_data(
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    phone: str | None,
+    email: str | None,
+    birthday: dt.date | None,
+) -> dict[str, Any]:
+    """Altcraft's profile fields for the given values; ``None`` leaves a field out."""
+    data: dict[str, Any] = {}
+    if first_name is not None:
+        data["_fname"] = first_name
+    if last_name is not None:
+        data["_lname"] = last_name
+    if email is not None:
+        data["email"] = email
+    if phone is not None:
+        data["phones"] = [phone] if phone else []
+    if birthday is not None:
+        data["_bdate"] = f"{birthday.isoformat()}T00:00:00Z"
+    return data
+
+
+def _date_of(text: str) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
