@@ -111,10 +111,6 @@ def _number(value: Decimal | int) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-def _flag(value: bool) -> str:
-    return "Y" if value else "N"
-
-
 class ClientToolboxClient:
     """Typed async client of the Client Toolbox API and its ``LoyaltyBackend``."""
 

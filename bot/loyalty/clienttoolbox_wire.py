@@ -942,9 +942,13 @@ class BatchValueError(ValueError):
         self.column = column
 
 
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+"""Everything ``str.splitlines`` ends a line at: a receiving side may split on any of them."""
+
+
 def refusal(value: str, delimiter: Delimiter) -> bool:
     """Whether ``value`` cannot travel in a batch cell with this delimiter."""
-    return DELIMITER_CHARS[delimiter] in value or "\n" in value or "\r" in value
+    return DELIMITER_CHARS[delimiter] in value or not _LINE_BREAKS.isdisjoint(value)
 
 
 def choose_delimiter(values: Sequence[str]) -> Delimiter:
