@@ -12,6 +12,8 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
@@ -22,6 +24,16 @@ SQLValue = int | float | str | bytes | None
 Params = Sequence[SQLValue]
 
 MEMORY = ":memory:"
+
+
+@dataclass(slots=True)
+class _Hold:
+    database: Database
+    active: bool = True
+
+
+# Seen by the holder and by tasks it starts, so waiting for the lock it holds fails loudly.
+_holding: ContextVar[_Hold | None] = ContextVar("bot_storage_holding", default=None)
 
 
 class SchemaError(RuntimeError):
@@ -57,7 +69,6 @@ class Database:
         self._connection = connection
         self._path = path
         self._lock = asyncio.Lock()
-        self._holder: asyncio.Task[object] | None = None
         self._closed = False
 
     @property
@@ -70,20 +81,22 @@ class Database:
 
     @asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[Transaction]:
-        current = asyncio.current_task()
-        if current is not None and current is self._holder:
+        held = _holding.get()
+        if held is not None and held.active and held.database is self:
             raise RuntimeError(
-                "the database is already in use by this task: "
+                "the database is already in use by this flow of work: "
                 "run the statement on the open Transaction instead of the Database"
             )
         async with self._lock:
             if self._closed:
                 raise RuntimeError(f"the database {self._path} is closed")
-            self._holder = current
+            hold = _Hold(self)
+            token = _holding.set(hold)
             try:
                 yield Transaction(self._connection)
             finally:
-                self._holder = None
+                hold.active = False
+                _holding.reset(token)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -118,6 +131,9 @@ class Database:
 
     async def close(self) -> None:
         """Wait for the statement in progress, then close the connection. Safe to call twice."""
+        held = _holding.get()
+        if held is not None and held.active and held.database is self:
+            raise RuntimeError("the database cannot be closed inside its own transaction")
         async with self._lock:
             if self._closed:
                 return
