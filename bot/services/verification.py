@@ -44,6 +44,8 @@ class PendingCode(Protocol):
     def attempts(self) -> int: ...
     @property
     def resends(self) -> int: ...
+    @property
+    def started_at(self) -> dt.datetime: ...
 
 
 class CodeStore(Protocol):
@@ -83,6 +85,10 @@ class CodeSender(Protocol):
 
 class DeliveryFailed(Exception):
     """The code could not be sent; the message says why, for the log."""
+
+
+class TooManyCodes(Exception):
+    """Every fresh code of this round is used; a new round opens when the first code expires."""
 
 
 class SmtpCodeSender:
@@ -218,7 +224,18 @@ class EmailVerification:
         return code, hashed, self._clock() + self._ttl
 
     async def start(self, user_id: int, email: str, compose: MailComposer) -> None:
-        """Send a fresh code to ``email``; an earlier pending code stops working."""
+        """Send a fresh code to ``email``; an earlier pending code stops working.
+
+        Raises ``TooManyCodes`` when the user has used every resend of a round started less
+        than a code's lifetime ago, so typing the address again is no way around the limit.
+        """
+        earlier = await self._codes.get(user_id)
+        if (
+            earlier is not None
+            and earlier.resends >= self.max_resends
+            and self._clock() < earlier.started_at + self._ttl
+        ):
+            raise TooManyCodes(f"user {user_id} asked for {earlier.resends + 1} codes")
         code, hashed, expires_at = await self._new_hashed_code()
         await self._codes.start(user_id, email, hashed, expires_at)
         try:

@@ -1,0 +1,64 @@
+"""Waiting out Telegram's flood limits: a 429 answer says how long to wait before retrying."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 3
+
+
+class FloodControl(BaseRequestMiddleware):
+    """Session middleware: on ``TelegramRetryAfter`` wait ``retry_after`` seconds and send the
+    same call again, at most ``max_retries`` times per call; then the error goes up."""
+
+    def __init__(
+        self,
+        max_retries: int = MAX_RETRIES,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.max_retries = max_retries
+        self._sleep = sleep
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        retries = 0
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if retries >= self.max_retries:
+                    log.warning(
+                        "Telegram flood limit: giving up %s after %d retries",
+                        type(method).__name__,
+                        retries,
+                    )
+                    raise
+                retries += 1
+                log.info(
+                    "Telegram flood limit: waiting %ss before retry %d of %s",
+                    exc.retry_after,
+                    retries,
+                    type(method).__name__,
+                )
+                await self._sleep(exc.retry_after)

@@ -1,0 +1,143 @@
+"""Buttons and keyboards. Button texts are msgids here and are translated where shown;
+incoming texts are matched with ``ButtonText`` in every language."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+
+from bot.telegram.callbacks import (
+    BalanceRefresh,
+    CancelFlow,
+    ForgetAnswer,
+    ForgetAsk,
+    HistoryPage,
+    LanguageChoice,
+    ProfileEdit,
+    ProfileField,
+    ResendCode,
+    Retry,
+    RetryAction,
+    ShowHistory,
+)
+from bot.telegram.i18n import N_, _, language_name
+
+JOIN_PHONE = N_("📱 Join with my phone")
+JOIN_EMAIL = N_("✉️ Join with email")
+MY_CARD = N_("💳 My card")
+BALANCE = N_("⭐ Balance")
+HISTORY = N_("🧾 History")
+PROFILE = N_("👤 Profile")
+LANGUAGE = N_("🌐 Language")
+HELP = N_("❓ Help")
+CANCEL = N_("✖️ Cancel")
+
+MENU_BUTTONS = (MY_CARD, BALANCE, HISTORY, PROFILE, LANGUAGE, HELP)
+"""Every reply-keyboard button: texts that are never taken as typed input."""
+ALL_BUTTONS = (*MENU_BUTTONS, JOIN_PHONE, JOIN_EMAIL)
+
+
+def member_menu() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[
+            [KeyboardButton(text=_(MY_CARD)), KeyboardButton(text=_(BALANCE))],
+            [KeyboardButton(text=_(HISTORY)), KeyboardButton(text=_(PROFILE))],
+            [KeyboardButton(text=_(LANGUAGE)), KeyboardButton(text=_(HELP))],
+        ],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+
+
+def join_keyboard(*, email: bool) -> ReplyKeyboardMarkup:
+    rows = [[KeyboardButton(text=_(JOIN_PHONE), request_contact=True)]]
+    if email:
+        rows.append([KeyboardButton(text=_(JOIN_EMAIL))])
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+
+
+def _inline(*rows: Iterable[InlineKeyboardButton]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[list(row) for row in rows if row])
+
+
+def try_again(action: RetryAction) -> InlineKeyboardMarkup:
+    button = InlineKeyboardButton(
+        text=_("🔄 Try again"), callback_data=Retry(action=action).pack()
+    )
+    return _inline([button])
+
+
+def balance_actions() -> InlineKeyboardMarkup:
+    return _inline(
+        [
+            InlineKeyboardButton(text=_("🔄 Refresh"), callback_data=BalanceRefresh().pack()),
+            InlineKeyboardButton(text=_(HISTORY), callback_data=ShowHistory().pack()),
+        ]
+    )
+
+
+def history_pager(page: int, *, has_previous: bool, has_next: bool) -> InlineKeyboardMarkup | None:
+    # ◀ goes to newer transactions, ▶ to older ones.
+    row = []
+    if has_previous:
+        row.append(InlineKeyboardButton(text="◀", callback_data=HistoryPage(page=page - 1).pack()))
+    if has_next:
+        row.append(InlineKeyboardButton(text="▶", callback_data=HistoryPage(page=page + 1).pack()))
+    return _inline(row) if row else None
+
+
+def profile_actions() -> InlineKeyboardMarkup:
+    def edit(text: str, field: ProfileField) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=text, callback_data=ProfileEdit(field=field).pack())
+
+    return _inline(
+        [
+            edit(_("✏️ First name"), ProfileField.FIRST_NAME),
+            edit(_("✏️ Last name"), ProfileField.LAST_NAME),
+        ],
+        [edit(_("✉️ Email"), ProfileField.EMAIL), edit(_("🎂 Birthday"), ProfileField.BIRTHDAY)],
+        [InlineKeyboardButton(text=_("🗑 Forget me"), callback_data=ForgetAsk().pack())],
+    )
+
+
+def language_choice(languages: Iterable[str], current: str) -> InlineKeyboardMarkup:
+    return _inline(
+        *(
+            [
+                InlineKeyboardButton(
+                    text=("✅ " if code == current else "") + language_name(code),
+                    callback_data=LanguageChoice(code=code).pack(),
+                )
+            ]
+            for code in languages
+        )
+    )
+
+
+def forget_confirmation() -> InlineKeyboardMarkup:
+    return _inline(
+        [
+            InlineKeyboardButton(
+                text=_("Yes, forget me"), callback_data=ForgetAnswer(confirmed=True).pack()
+            ),
+            InlineKeyboardButton(
+                text=_("No, keep it"), callback_data=ForgetAnswer(confirmed=False).pack()
+            ),
+        ]
+    )
+
+
+def resend_code() -> InlineKeyboardMarkup:
+    return _inline(
+        [InlineKeyboardButton(text=_("Send a new code"), callback_data=ResendCode().pack())]
+    )
+
+
+def cancel_inline() -> InlineKeyboardMarkup:
+    return _inline([InlineKeyboardButton(text=_(CANCEL), callback_data=CancelFlow().pack())])

@@ -1,0 +1,25 @@
+"""One router per feature, composed in ``get_routers`` (the fallback last)."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.telegram.routers import (
+    balance,
+    card,
+    email_join,
+    fallback,
+    forget,
+    history,
+    language,
+    profile,
+    start,
+)
+
+
+def get_routers() -> list[Router]:
+    # Fresh routers each time: an aiogram Router can belong to one Dispatcher only.
+    return [
+        module.create_router()
+        for module in (start, email_join, balance, card, history, profile, language, forget)
+    ] + [fallback.create_router()]

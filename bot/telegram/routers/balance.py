@@ -1,0 +1,63 @@
+"""Balances: every campaign in its own unit, rewards available now, progress to the next."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.loyalty.base import LoyaltyBackend
+from bot.services.balances import member_balances
+from bot.storage.members import MemberLink
+from bot.telegram import texts
+from bot.telegram.callbacks import BalanceRefresh, Retry, RetryAction
+from bot.telegram.i18n import ButtonText, _
+from bot.telegram.keyboards import BALANCE, balance_actions
+
+FLAGS = {"member": True, "retry": RetryAction.BALANCE}
+
+
+async def balance_text(backend: LoyaltyBackend, link: MemberLink) -> str:
+    return texts.balances(await member_balances(backend, link.member_code))
+
+
+async def show_balance(
+    message: Message, state: FSMContext, backend: LoyaltyBackend, link: MemberLink
+) -> None:
+    await state.clear()
+    await message.answer(await balance_text(backend, link), reply_markup=balance_actions())
+
+
+async def retry_balance(
+    callback: CallbackQuery, bot: Bot, backend: LoyaltyBackend, link: MemberLink
+) -> None:
+    text = await balance_text(backend, link)
+    await callback.answer()
+    await bot.send_message(link.telegram_user_id, text, reply_markup=balance_actions())
+
+
+async def refresh_balance(
+    callback: CallbackQuery, backend: LoyaltyBackend, link: MemberLink
+) -> None:
+    text = await balance_text(backend, link)
+    message = callback.message
+    if isinstance(message, Message):
+        try:
+            await message.edit_text(text, reply_markup=balance_actions())
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:
+                raise
+    await callback.answer(_("Up to date"))
+
+
+def create_router() -> Router:
+    router = Router(name="balance")
+    router.message.register(show_balance, Command("balance"), flags=FLAGS)
+    router.message.register(show_balance, ButtonText(BALANCE), flags=FLAGS)
+    router.callback_query.register(
+        retry_balance, Retry.filter(F.action == RetryAction.BALANCE), flags=FLAGS
+    )
+    router.callback_query.register(refresh_balance, BalanceRefresh.filter(), flags=FLAGS)
+    return router

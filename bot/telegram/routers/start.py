@@ -1,0 +1,179 @@
+"""First contact and joining by phone: /start, the shared contact, and finishing a join."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from aiogram import Bot, F, Router
+from aiogram.filters import CommandStart, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, User
+
+from bot.config import Settings
+from bot.services.contacts import InvalidPhone, normalize_contact_phone
+from bot.services.enrollment import Enrollment, Joined, JoinRequest
+from bot.services.verification import EmailVerification
+from bot.storage.cards import CardImages
+from bot.storage.members import MemberLink
+from bot.telegram import texts
+from bot.telegram.callbacks import Retry, RetryAction
+from bot.telegram.card_delivery import send_card
+from bot.telegram.filters import PhoneLikeText
+from bot.telegram.i18n import ButtonText, _
+from bot.telegram.keyboards import JOIN_PHONE, join_keyboard, member_menu
+
+log = logging.getLogger(__name__)
+
+
+async def start(
+    message: Message,
+    state: FSMContext,
+    link: MemberLink | None,
+    settings: Settings,
+    verification: EmailVerification | None,
+) -> None:
+    # A payload (``/start <token>``) is untrusted and not used yet: it gets the plain welcome.
+    await state.clear()
+    if link is not None:
+        name = link.first_name or (message.from_user.first_name if message.from_user else "")
+        await message.answer(
+            _("👋 Welcome back, {name}!").format(name=escape(name)),
+            reply_markup=member_menu(),
+        )
+        return
+    await message.answer(
+        texts.welcome(settings.program_name),
+        reply_markup=join_keyboard(email=verification is not None),
+    )
+
+
+def _not_your_contact() -> str:
+    return _('That contact isn\'t yours. Please tap "{button}" to share your own number.').format(
+        button=_(JOIN_PHONE)
+    )
+
+
+async def forwarded_contact(message: Message, verification: EmailVerification | None) -> None:
+    await message.answer(
+        _not_your_contact(), reply_markup=join_keyboard(email=verification is not None)
+    )
+
+
+async def contact_shared(
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    settings: Settings,
+    enrollment: Enrollment,
+    card_images: CardImages,
+    verification: EmailVerification | None,
+) -> None:
+    contact = message.contact
+    user = message.from_user
+    assert contact is not None and user is not None
+    if contact.user_id != user.id:
+        await message.answer(
+            _not_your_contact(), reply_markup=join_keyboard(email=verification is not None)
+        )
+        return
+    try:
+        phone = normalize_contact_phone(contact.phone_number, settings.default_region)
+    except InvalidPhone:
+        log.info("Unreadable contact number from Telegram user %s", user.id)
+        await message.answer(
+            _("We couldn't read that phone number. Please try joining with email instead."),
+            reply_markup=join_keyboard(email=verification is not None),
+        )
+        return
+    await state.clear()
+    request = JoinRequest(
+        phone=phone,
+        first_name=contact.first_name or user.first_name,
+        last_name=contact.last_name or user.last_name or "",
+    )
+    joined = await enrollment.join(user.id, request)
+    await deliver_joined(bot, message.chat.id, joined, user, settings, card_images)
+
+
+async def typed_phone(message: Message, verification: EmailVerification | None) -> None:
+    await message.answer(
+        _not_your_contact(), reply_markup=join_keyboard(email=verification is not None)
+    )
+
+
+async def join_phone_as_text(message: Message, verification: EmailVerification | None) -> None:
+    # Clients that cannot share a contact send the button's text instead.
+    await message.answer(
+        _('Please tap "{button}" below to share your number with one tap.').format(
+            button=_(JOIN_PHONE)
+        ),
+        reply_markup=join_keyboard(email=verification is not None),
+    )
+
+
+async def retry_join(
+    callback: CallbackQuery,
+    bot: Bot,
+    link: MemberLink | None,
+    settings: Settings,
+    enrollment: Enrollment,
+    card_images: CardImages,
+    verification: EmailVerification | None,
+) -> None:
+    user = callback.from_user
+    chat_id = callback.message.chat.id if callback.message else user.id
+    joined = await enrollment.resume(user.id)
+    await callback.answer()
+    if joined is not None:
+        await deliver_joined(bot, chat_id, joined, user, settings, card_images)
+    elif link is not None:
+        await bot.send_message(
+            chat_id, _("You're already in. Here's your menu."), reply_markup=member_menu()
+        )
+    else:
+        await bot.send_message(
+            chat_id,
+            texts.welcome(settings.program_name),
+            reply_markup=join_keyboard(email=verification is not None),
+        )
+
+
+async def deliver_joined(
+    bot: Bot,
+    chat_id: int,
+    joined: Joined,
+    user: User,
+    settings: Settings,
+    card_images: CardImages,
+) -> None:
+    """The card itself, at once, with the member menu."""
+    name = joined.link.first_name or user.first_name
+    number = texts.card_number(joined.link.card_number)
+    if joined.created:
+        caption = _("✅ You're in, {name}! Your card number is {number}.")
+    else:
+        caption = _("✅ You're in, {name}! We found your card: {number}.")
+    await send_card(
+        bot,
+        chat_id,
+        card_images,
+        program_name=settings.program_name,
+        card_number=joined.link.card_number,
+        first_name=joined.link.first_name,
+        caption=caption.format(name=escape(name), number=number),
+        reply_markup=member_menu(),
+    )
+
+
+def create_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    router.message.register(forwarded_contact, F.contact, F.forward_origin)
+    router.message.register(contact_shared, F.contact, flags={"retry": RetryAction.JOIN})
+    router.message.register(typed_phone, StateFilter(None), PhoneLikeText())
+    router.message.register(join_phone_as_text, ButtonText(JOIN_PHONE))
+    router.callback_query.register(
+        retry_join, Retry.filter(F.action == RetryAction.JOIN), flags={"retry": RetryAction.JOIN}
+    )
+    return router

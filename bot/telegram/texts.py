@@ -1,0 +1,193 @@
+"""Wording of the chat screens in the member's language, from the services' view models.
+
+Everything a member or the platform typed is HTML-escaped here: messages use HTML parse mode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from html import escape
+
+from aiogram.utils.i18n import get_i18n
+from babel.core import UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import UnknownCurrencyError, format_currency, format_decimal
+
+from bot.loyalty.models import CampaignKind, Member, Money, Reward
+from bot.services.balances import BalanceLine, Progress
+from bot.services.cards import group_card_number
+from bot.services.history import HistoryEntry, HistoryPage
+from bot.telegram.i18n import _, ngettext
+
+
+def locale() -> str:
+    return get_i18n().current_locale
+
+
+def number(value: Decimal | int) -> str:
+    return format_decimal(value, locale=locale())
+
+
+def money(value: Money) -> str:
+    if len(value.currency) == 3 and value.currency.isalpha():
+        try:
+            return format_currency(value.amount, value.currency.upper(), locale=locale())
+        except (UnknownCurrencyError, UnknownLocaleError):
+            pass
+    amount = format_decimal(value.amount, format="#,##0.00", locale=locale())
+    return f"{value.glyph}{amount}" if value.glyph else f"{amount} {value.currency}".strip()
+
+
+def _int(value: Decimal) -> int:
+    return int(value.to_integral_value())
+
+
+def points(value: Decimal) -> str:
+    return ngettext("{points} point", "{points} points", _int(value)).format(points=number(value))
+
+
+def visits(value: Decimal | int) -> str:
+    count = value if isinstance(value, int) else _int(value)
+    return ngettext("{count} visit", "{count} visits", count).format(count=number(value))
+
+
+def _reward_cost(reward: Reward, kind: CampaignKind) -> str:
+    return visits(reward.cost) if kind is CampaignKind.EVENTS else points(reward.cost)
+
+
+def _progress(progress: Progress, kind: CampaignKind) -> str:
+    return _("{bar} {current} / {target} to 🎁 {reward}").format(
+        bar=progress.bar,
+        current=number(progress.current),
+        target=number(progress.target),
+        reward=escape(progress.reward),
+    )
+
+
+def balance_line(line: BalanceLine) -> str:
+    name = f"<b>{escape(line.campaign_name)}</b>"
+    match line.kind:
+        case CampaignKind.POINTS:
+            head = f"{name} — {points(line.amount)}"
+            if line.money is not None:
+                head += f" (≈ {money(line.money)})"
+        case CampaignKind.EVENTS:
+            head = f"{name} — {visits(line.amount)}"
+        case CampaignKind.GIFTCARD | CampaignKind.EARNED:
+            head = f"{name} — {money(line.money) if line.money else number(line.amount)}"
+        case CampaignKind.BUYX:
+            counts = " · ".join(
+                f"{escape(item.item)} {item.current} / {item.buy_amount}"
+                if item.buy_amount
+                else f"{escape(item.item)} {item.current}"
+                for item in line.items
+            )
+            head = f"{name} — {counts or _('nothing yet')}"
+    lines = [head]
+    if line.progress is not None:
+        lines.append(_progress(line.progress, line.kind))
+    if line.available:
+        rewards = ", ".join(
+            f"{escape(reward.description)} ({_reward_cost(reward, line.kind)})"
+            for reward in line.available
+        )
+        lines.append(_("Available now: {rewards}").format(rewards=rewards))
+    return "\n".join(lines)
+
+
+def balances(lines: list[BalanceLine]) -> str:
+    if not lines:
+        return _("⭐ Your balances") + "\n\n" + _("You don't have any balances yet.")
+    return _("⭐ Your balances") + "\n\n" + "\n\n".join(balance_line(line) for line in lines)
+
+
+def day(moment: dt.date) -> str:
+    return format_date(moment, format="medium", locale=locale())
+
+
+def _history_amount(entry: HistoryEntry) -> str:
+    sign = "−" if entry.is_redemption else "+"
+    amount = abs(entry.amount)
+    match entry.kind:
+        case CampaignKind.POINTS:
+            return sign + points(amount)
+        case CampaignKind.EVENTS:
+            return sign + visits(amount)
+        case CampaignKind.GIFTCARD | CampaignKind.EARNED:
+            return sign + money(Money(amount=amount, glyph=entry.currency_glyph))
+        case CampaignKind.BUYX:
+            item = f"{escape(entry.item)} " if entry.item else ""
+            return f"{item}{sign}{number(amount)}"
+    return sign + number(amount)
+
+
+def history(page: HistoryPage) -> str:
+    title = _("🧾 Your history")
+    if page.page:
+        title += " · " + _("page {page}").format(page=page.page + 1)
+    if not page.entries:
+        empty = _("No transactions yet.") if page.page == 0 else _("No older transactions.")
+        return f"{title}\n\n{empty}"
+    rows = []
+    for entry in page.entries:
+        parts = [day(entry.at), _history_amount(entry)]
+        if entry.campaign_name:
+            parts.append(escape(entry.campaign_name))
+        if entry.description:
+            parts.append(f"<i>{escape(entry.description)}</i>")
+        rows.append(" · ".join(parts))
+    return f"{title}\n\n" + "\n".join(rows)
+
+
+def card_number(number_text: str) -> str:
+    return f"<code>{escape(group_card_number(number_text))}</code>"
+
+
+def profile(member: Member) -> str:
+    not_set = _("not set")
+    name = " ".join(part for part in (member.first_name, member.last_name) if part)
+    rows = [
+        _("👤 Your profile"),
+        "",
+        _("Name: {name}").format(name=escape(name) if name else not_set),
+        _("Phone: {phone}").format(phone=escape(member.phone) if member.phone else not_set),
+        _("Email: {email}").format(email=escape(member.email) if member.email else not_set),
+        _("Birthday: {birthday}").format(
+            birthday=day(member.birthday) if member.birthday else not_set
+        ),
+        _("Card: {number}").format(number=card_number(member.card_number)),
+    ]
+    return "\n".join(rows)
+
+
+def welcome(program_name: str) -> str:
+    return "\n".join(
+        [
+            _("👋 Welcome to {program}!").format(program=escape(program_name)),
+            _("Join in a few seconds to collect points and get your card."),
+        ]
+    )
+
+
+def help_text() -> str:
+    return "\n".join(
+        [
+            _("Here's what I can do:"),
+            _("💳 My card — your card to show at the till (/card)"),
+            _("⭐ Balance — your points and rewards (/balance)"),
+            _("🧾 History — your recent activity (/history)"),
+            _("👤 Profile — your name, email and birthday (/profile)"),
+            _("🌐 Language — choose a language (/language)"),
+            _("🗑 Forget me — unlink this chat and erase your data here (/forget)"),
+        ]
+    )
+
+
+def join_help(program_name: str, *, email: bool) -> str:
+    lines = [_("You're not a member of {program} yet.").format(program=escape(program_name))]
+    if email:
+        lines.append(_("Join with your phone or email — it takes a few seconds."))
+    else:
+        lines.append(_("Join with your phone — it takes a few seconds."))
+    return "\n".join(lines)
