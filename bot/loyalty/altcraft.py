@@ -214,7 +214,9 @@ class AltcraftClient:
         return ProtocolError(f"{method}: {problem}")
 
     def _failed(self, error: LoyaltyError) -> LoyaltyError:
-        _log.warning("altcraft call failed: %s: %s", type(error).__name__, error.message)
+        # Lookups answer 404 all the time; only failures worth a look are warnings.
+        level = logging.DEBUG if isinstance(error, (NotFound, AlreadyExists)) else logging.WARNING
+        _log.log(level, "altcraft call failed: %s: %s", type(error).__name__, error.message)
         return error
 
     def _program_id(self) -> int:
