@@ -167,7 +167,7 @@ class ButtonText(Filter):
 
 def extract_messages(source_dir: Path = SOURCE_DIR) -> Catalog:
     """The template catalog: every text the Telegram side translates."""
-    catalog = Catalog(domain=DOMAIN, project="loyalty-bot", charset="utf-8")
+    catalog = Catalog(domain=DOMAIN, project="loyalty-bot", version="0.1.0", charset="utf-8")
     root = source_dir.parents[1]
     for filename, lineno, message, comments, context in extract_from_dir(
         source_dir, keywords=KEYWORDS, comment_tags=("Translators:",)
@@ -190,13 +190,13 @@ def update_catalogs(locales_dir: Path = LOCALES_DIR) -> None:
     """Rewrite ``messages.pot`` from the code and merge it into every ``.po``."""
     template = extract_messages()
     with (locales_dir / f"{DOMAIN}.pot").open("wb") as out:
-        write_po(out, template, width=99, omit_header=False, sort_output=False)
+        write_po(out, template, width=99, include_lineno=False)
     for language, po_path in _catalog_paths(locales_dir):
         with po_path.open("rb") as source:
             catalog = read_po(source, locale=language, domain=DOMAIN)
         catalog.update(template, no_fuzzy_matching=True)
         with po_path.open("wb") as out:
-            write_po(out, catalog, width=99, ignore_obsolete=True)
+            write_po(out, catalog, width=99, ignore_obsolete=True, include_lineno=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,7 +83,7 @@ def balance_line(line: BalanceLine) -> str:
                 else f"{escape(item.item)} {item.current}"
                 for item in line.items
             )
-            head = f"{name} — {counts or _('nothing yet')}"
+            head = f"{name} — " + (counts or _("nothing yet"))
     lines = [head]
     if line.progress is not None:
         lines.append(_progress(line.progress, line.kind))
