@@ -1,0 +1,43 @@
+"""Shared fixtures: the Client Toolbox sandbox on loopback and a real client talking to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic import AnyHttpUrl, SecretStr
+
+from bot.config import ClientToolboxSettings, HttpSettings
+from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.sandbox.clienttoolbox import create_app
+from bot.sandbox.clienttoolbox import demo as ct_demo
+from bot.sandbox.runner import serve
+
+
+@pytest.fixture
+async def ct_sandbox_url(tmp_path: Path) -> AsyncIterator[str]:
+    """Base URL of a fresh Client Toolbox sandbox (demo account) served on 127.0.0.1."""
+    async with serve(create_app(tmp_path / "clienttoolbox-sandbox.db")) as url:
+        yield url
+
+
+def ct_settings(base_url: str) -> ClientToolboxSettings:
+    return ClientToolboxSettings(
+        url=AnyHttpUrl(f"{base_url}/api.php"),
+        account_id=ct_demo.ACCOUNT_ID,
+        user_id=ct_demo.USER_ID,
+        user_api_key=SecretStr(ct_demo.API_KEY),
+    )
+
+
+@pytest.fixture
+async def ct_backend(ct_sandbox_url: str) -> AsyncIterator[ClientToolboxClient]:
+    """A ``ClientToolboxClient`` on the sandbox, with short timeouts for fault tests."""
+    client = ClientToolboxClient(
+        ct_settings(ct_sandbox_url), HttpSettings(connect_timeout=2, read_timeout=2)
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()

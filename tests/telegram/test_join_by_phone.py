@@ -1,0 +1,99 @@
+"""Joining by sharing the phone: new member, existing member, refused contacts."""
+
+from __future__ import annotations
+
+import io
+
+import PIL.Image
+import zxingcpp
+
+from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.loyalty.models import NewMember
+from tests.telegram.chat import TelegramUser
+
+PHONE = "12025550143"
+E164 = "+12025550143"
+
+
+def decode_qr(png: bytes) -> list[str]:
+    return [result.text for result in zxingcpp.read_barcodes(PIL.Image.open(io.BytesIO(png)))]
+
+
+async def test_start_offers_joining_by_phone_and_email(jane: TelegramUser) -> None:
+    [welcome] = await jane.send("/start")
+    assert "Welcome to Great Widgets Rewards" in welcome.text
+    assert welcome.keyboard == ["📱 Join with my phone", "✉️ Join with email"]
+
+
+async def test_start_with_an_unknown_payload_gets_the_plain_welcome(jane: TelegramUser) -> None:
+    [welcome] = await jane.send("/start forged-%00-payload")
+    assert "Welcome to Great Widgets Rewards" in welcome.text
+
+
+async def test_new_member_by_phone_gets_the_card_at_once(
+    jane: TelegramUser, ct_backend: ClientToolboxClient
+) -> None:
+    await jane.send("/start")
+    [card] = await jane.share_contact(PHONE)
+
+    member = await ct_backend.find_member_by_phone(E164)
+    assert member is not None and member.first_name == "Jane"
+    assert card.method == "sendPhoto"
+    assert card.text.startswith("✅ You're in, Jane! Your card number is")
+    grouped = " ".join(member.card_number[i : i + 4] for i in range(0, len(member.card_number), 4))
+    assert grouped in card.text
+    assert card.keyboard == [
+        "💳 My card",
+        "⭐ Balance",
+        "🧾 History",
+        "👤 Profile",
+        "🌐 Language",
+        "❓ Help",
+    ]
+    assert card.photo is not None and decode_qr(card.photo) == [member.card_number]
+    # Joined every campaign of the program (no campaign_ids configured).
+    campaigns = {campaign.id for campaign in await ct_backend.campaigns()}
+    assert set(member.campaign_ids) == campaigns
+
+
+async def test_existing_member_is_found_and_linked_not_created_twice(
+    jane: TelegramUser, ct_backend: ClientToolboxClient
+) -> None:
+    existing = await ct_backend.enroll(
+        NewMember(code="7000000000000007", first_name="Janet", phone=E164, campaign_ids=())
+    )
+    [card] = await jane.share_contact(PHONE)
+    assert "We found your card" in card.text
+    assert "Janet" in card.text
+    assert existing.card_number[:4] in card.text
+    [again] = await jane.send("/start")
+    assert "Welcome back, Janet" in again.text
+
+
+async def test_someone_elses_contact_is_refused(
+    jane: TelegramUser, ct_backend: ClientToolboxClient
+) -> None:
+    [answer] = await jane.share_contact(PHONE, owner_id=999)
+    assert answer.text == (
+        'That contact isn\'t yours. Please tap "📱 Join with my phone" to share your own number.'
+    )
+    assert await ct_backend.find_member_by_phone(E164) is None
+
+
+async def test_a_contact_without_a_telegram_account_is_refused(jane: TelegramUser) -> None:
+    [answer] = await jane.share_contact(PHONE, owner_id=0)
+    assert answer.text.startswith("That contact isn't yours.")
+
+
+async def test_a_forwarded_own_contact_is_refused(
+    jane: TelegramUser, ct_backend: ClientToolboxClient
+) -> None:
+    [answer] = await jane.share_contact(PHONE, forwarded=True)
+    assert answer.text.startswith("That contact isn't yours.")
+    assert await ct_backend.find_member_by_phone(E164) is None
+
+
+async def test_a_typed_phone_number_is_refused(jane: TelegramUser) -> None:
+    [answer] = await jane.send("+1 202 555 0143")
+    assert answer.text.startswith("That contact isn't yours.")
+    assert "📱 Join with my phone" in answer.keyboard
