@@ -105,6 +105,20 @@ class TelegramUser:
         )
         return await self._feed(message=self._message(sticker=sticker))
 
+    async def press_data(self, data: str, message_id: int = 1) -> list[Sent]:
+        """Send a button press with ``data`` (a button of an old message, or a forged one)."""
+        message = Message(
+            message_id=message_id, date=dt.datetime.now(dt.UTC), chat=self.chat, from_user=BOT_USER
+        )
+        query = CallbackQuery(
+            id=str(next(_update_ids)),
+            from_user=self.user,
+            chat_instance=f"ci-{self.user.id}",
+            data=data,
+            message=message,
+        )
+        return await self._feed(callback_query=query)
+
     async def press(self, button_text: str, on: Sent | None = None) -> list[Sent]:
         """Press an inline button on ``on``, or on the latest message that has it."""
         if on is None:
