@@ -46,12 +46,14 @@ from bot.loyalty.clienttoolbox_wire import (
     TransactionLine,
     batch_text,
     choose_delimiter,
+    error_for,
     open_envelope,
     read_payload,
     refusal,
     transaction_columns,
 )
 from bot.loyalty.errors import (
+    AlreadyExists,
     LoyaltyError,
     NotFound,
     ProtocolError,
@@ -103,7 +105,6 @@ _MEMBER_OUTCOMES = {
     "updated": ImportOutcome.UPDATED,
     "update": ImportOutcome.UPDATED,
     "skipped": ImportOutcome.SKIPPED,
-    "error": ImportOutcome.FAILED,
 }
 
 
@@ -345,11 +346,16 @@ class ClientToolboxClient:
         card_number_generate: int | None = None,
         new_code: bool = False,
         customer_password: str | None = None,
+        campaign_ids: Sequence[str] = (),
         send_no_email: bool = True,
     ) -> RecordedCustomer:
-        """``record_customer`` / ``edit``. Beware: an unknown ``code`` creates a customer."""
+        """``record_customer`` / ``edit``. Beware: an unknown ``code`` creates a customer.
+
+        ``campaign_ids`` (as on ``new``; the edit page does not list it) enrols the customer.
+        """
         form: dict[str, str | None] = {
             "customer_action": "edit",
+            "campaign_id": ",".join(campaign_ids) or None,
             "code": code or None,
             "card_number": card_number or None,
             "card_number_generate": (
@@ -632,6 +638,7 @@ class ClientToolboxClient:
         custom_fields: Sequence[str] = (),
         allow_undo: bool = False,
         send_transaction_email: bool = False,
+        create_new_customers: bool | None = None,
         form: BatchForm = "1.5",
     ) -> TransactionBatch:
         """``batch_transactions`` in the column layout of ``kind``; sent once, never retried.
@@ -653,6 +660,8 @@ class ClientToolboxClient:
         else:
             fields["no-undo"] = None if allow_undo else "yes"
         fields["send_transaction_email"] = "Y" if send_transaction_email else None
+        if create_new_customers is not None:
+            fields["create_new_customers"] = "Y" if create_new_customers else "N"
         for number, column in enumerate(header, start=1):
             fields[f"visits_header_{number}"] = column
         fields["Visits_Data"] = data
@@ -819,19 +828,26 @@ class ClientToolboxClient:
     ) -> None:
         if bonus is not None and bonus.campaign_id != campaign_id:
             raise ValueError("the bonus belongs to another campaign")
-        if bonus is None:
+        if bonus is not None:
+            await self.record_activity(
+                campaign_id,
+                code=code,
+                amount=bonus.amount,
+                service_product=bonus.item,
+                buyx_quantity=bonus.quantity if bonus.item else None,
+                authorization=bonus.description or "Welcome bonus",
+            )
+            return
+        if await self._kind_of(campaign_id) is CampaignKind.POINTS:
             await self.record_activity(
                 campaign_id, code=code, amount=Decimal(0), authorization="Joined"
             )
             return
-        await self.record_activity(
-            campaign_id,
-            code=code,
-            amount=bonus.amount,
-            service_product=bonus.item,
-            buyx_quantity=bonus.quantity if bonus.item else None,
-            authorization=bonus.description or "Welcome bonus",
-        )
+        # Any earn in the other kinds moves the balance (a visit, money, an item): enrol the
+        # way record_customer does, with an activation transaction and nothing else.
+        if not await self.customer_exists(code=code):
+            raise NotFound(f"no member {code}")
+        await self.record_customer_edit(NO_FIELDS, code=code, campaign_ids=(campaign_id,))
 
     async def update_profile(self, code: str, changes: ProfileChanges) -> Member:
         # An edit with an unknown code would create a new customer: check first.
@@ -991,9 +1007,10 @@ class ClientToolboxClient:
                         message="the platform did not report this row",
                     )
                     continue
+                status = answer.status.lower()
                 results[position] = ImportResult(
                     line=row.line,
-                    outcome=_MEMBER_OUTCOMES.get(answer.status.lower(), ImportOutcome.FAILED),
+                    outcome=_MEMBER_OUTCOMES.get(status) or _row_failure(answer.error),
                     member_code=answer.code or row.code,
                     message=answer.error,
                 )
@@ -1046,7 +1063,10 @@ class ClientToolboxClient:
         if not sendable:
             return results
         batch = await self.batch_transactions(
-            kind, [lines[index] for index in sendable], delimiter=delimiter
+            kind,
+            [lines[index] for index in sendable],
+            delimiter=delimiter,
+            create_new_customers=False,
         )
         answers = _rows_by_line(batch.rows, len(sendable))
         for number, index in enumerate(sendable, start=1):
@@ -1056,11 +1076,21 @@ class ClientToolboxClient:
             elif answer.status.lower() == "imported":
                 outcome, message = ImportOutcome.CREATED, ""
             else:
-                outcome, message = ImportOutcome.FAILED, answer.error
+                outcome, message = _row_failure(answer.error), answer.error
             results[positions[index]] = ImportResult(
                 line=row.line, outcome=outcome, member_code=row.member, message=message
             )
         return results
+
+
+def _row_failure(message: str) -> ImportOutcome:
+    """The outcome of a batch row the platform refused, by its message."""
+    error = error_for(message)
+    if isinstance(error, NotFound):
+        return ImportOutcome.NOT_FOUND
+    if isinstance(error, AlreadyExists):
+        return ImportOutcome.ALREADY_MEMBER
+    return ImportOutcome.FAILED
 
 
 def _member_cells(row: MemberImportRow) -> list[str]:

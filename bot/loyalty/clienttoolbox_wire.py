@@ -165,8 +165,18 @@ def _error_text(tree: dict[str, Any]) -> str:
     raise ProtocolError("the error answer carries no readable message")
 
 
-_DUPLICATE = ("already exist", "duplicate", "already registered", "already been registered")
+_DUPLICATE = (
+    "already exist",
+    "duplicate",
+    "already registered",
+    "already been registered",
+    "already used",
+    "already in use",
+)
 _UNKNOWN = ("not found", "does not exist", "no such", "unknown", "no customer", "no matching")
+_NOT_ONE_OF = re.compile(
+    r"\bis not an? (campaign|reward|transaction|item|promotion|customer) of\b"
+)
 
 
 def error_for(message: str) -> LoyaltyError:
@@ -176,7 +186,7 @@ def error_for(message: str) -> LoyaltyError:
         return AuthFailed(message)
     if any(marker in lowered for marker in _DUPLICATE):
         return AlreadyExists(message)
-    if any(marker in lowered for marker in _UNKNOWN):
+    if any(marker in lowered for marker in _UNKNOWN) or _NOT_ONE_OF.search(lowered):
         return NotFound(message)
     return Rejected(message)
 
