@@ -29,6 +29,7 @@ from bot.devtools.telegram_standin.formatting import (
     parse_html,
     plain_text_entities,
     utf16_length,
+    with_detected_entities,
 )
 from bot.devtools.telegram_standin.keyboards import ReplyMarkup, parse_reply_markup
 from bot.devtools.telegram_standin.photos import StoredPhoto
@@ -113,6 +114,10 @@ class MethodCall:
         return chat_id
 
     def formatted(self, name: str, entities_name: str) -> FormattedText | None:
+        formatted = self._formatted(name, entities_name)
+        return with_detected_entities(formatted) if formatted is not None else None
+
+    def _formatted(self, name: str, entities_name: str) -> FormattedText | None:
         source = self.text(name)
         if source is None:
             return None

@@ -30,6 +30,9 @@ _SUPPORTED_TAGS = {*_SIMPLE_TAGS, "a", "span", "tg-emoji", "pre", "code", "block
 _NAMED_REFERENCES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _TAG_NAME = re.compile(r"[a-zA-Z0-9-]*")
 _ATTRIBUTE_NAME = re.compile(r"[a-zA-Z0-9_-]*")
+_COMMAND = re.compile(r"(?<![\w/<>])/[a-zA-Z0-9_]{1,32}(?:@[a-zA-Z0-9_]{3,32})?(?![\w@/<>])")
+_URL = re.compile(r"(?<![\w@/])https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+_VERBATIM_TYPES = {"code", "pre", "text_link", "url"}
 _REFERENCE = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]{2,10}));")
 
 
@@ -237,3 +240,26 @@ def plain_text_entities(text: str, raw_entities: Any) -> FormattedText:
     ):
         raise bad_request("can't parse entities JSON object")
     return FormattedText(text, [dict(entity) for entity in raw_entities])
+
+
+def with_detected_entities(formatted: FormattedText) -> FormattedText:
+    """Add the ``bot_command`` and ``url`` entities Telegram finds in any message text."""
+    text = formatted.text
+    verbatim = [
+        (entity["offset"], entity["offset"] + entity["length"])
+        for entity in formatted.entities
+        if entity["type"] in _VERBATIM_TYPES
+    ]
+    found: list[dict[str, Any]] = []
+    for kind, pattern in (("bot_command", _COMMAND), ("url", _URL)):
+        for match in pattern.finditer(text):
+            start = utf16_length(text[: match.start()])
+            end = start + utf16_length(match.group())
+            if not any(start < stop and begin < end for begin, stop in verbatim):
+                found.append({"type": kind, "offset": start, "length": end - start})
+    if not found:
+        return formatted
+    entities = sorted(
+        [*formatted.entities, *found], key=lambda entity: (entity["offset"], -entity["length"])
+    )
+    return FormattedText(text, entities)

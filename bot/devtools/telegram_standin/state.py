@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -23,19 +22,17 @@ from aiogram.types import (
     Chat,
     Contact,
     Message,
-    MessageEntity,
     Update,
     User,
 )
 
 from bot.devtools.telegram_standin.errors import BotApiError, bad_request, too_many_requests
-from bot.devtools.telegram_standin.formatting import FormattedText, utf16_length
+from bot.devtools.telegram_standin.formatting import FormattedText, with_detected_entities
 from bot.devtools.telegram_standin.keyboards import ReplyMarkup
 from bot.devtools.telegram_standin.photos import PhotoStore, StoredPhoto
 
 T = TypeVar("T")
 
-_COMMAND = re.compile(r"(?<![\w/])/[a-zA-Z0-9_]{1,32}(?:@[a-zA-Z0-9_]{3,32})?(?![\w@/])")
 _DEFAULT_UPDATE_TYPES = frozenset({"message", "edited_message", "callback_query"})
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 
@@ -219,16 +216,6 @@ class WebhookSettings:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def _command_entities(text: str) -> list[MessageEntity]:
-    entities = []
-    for match in _COMMAND.finditer(text):
-        offset = utf16_length(text[: match.start()])
-        entities.append(
-            MessageEntity(type="bot_command", offset=offset, length=utf16_length(match.group()))
-        )
-    return entities
 
 
 def _update_type(update: dict[str, Any]) -> str:
@@ -421,7 +408,7 @@ class TelegramStandIn:
         """The user types and sends ``text``; ``/commands`` in it get ``bot_command`` entities."""
         if not text.strip():
             raise ValueError("Telegram does not send an empty message")
-        entities = [entity.model_dump(exclude_none=True) for entity in _command_entities(text)]
+        entities = with_detected_entities(FormattedText(text)).entities
         return await self._user_message(user_id, text=text, entities=entities)
 
     async def send_command(self, user_id: int, command: str, args: str = "") -> ChatMessage:
