@@ -9,6 +9,7 @@ import datetime as dt
 from decimal import Decimal
 from html import escape
 
+import phonenumbers
 from aiogram.utils.i18n import get_i18n
 from babel.core import UnknownLocaleError
 from babel.dates import format_date
@@ -131,7 +132,9 @@ def history(page: HistoryPage) -> str:
         return f"{title}\n\n{empty}"
     rows = []
     for entry in page.entries:
-        parts = [day(entry.at), _history_amount(entry)]
+        parts = [day(entry.at)]
+        if entry.amount:
+            parts.append(_history_amount(entry))
         if entry.campaign_name:
             parts.append(escape(entry.campaign_name))
         if entry.description:
@@ -144,6 +147,15 @@ def card_number(number_text: str) -> str:
     return f"<code>{escape(group_card_number(number_text))}</code>"
 
 
+def readable_phone(phone: str) -> str:
+    """``+12025550143`` → ``+1 202-555-0143``; anything unreadable as it is."""
+    try:
+        number = phonenumbers.parse(phone)
+    except phonenumbers.NumberParseException:
+        return phone
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def profile(member: Member) -> str:
     not_set = _("not set")
     name = " ".join(part for part in (member.first_name, member.last_name) if part)
@@ -151,7 +163,7 @@ def profile(member: Member) -> str:
         _("👤 Your profile"),
         "",
         _("Name: {name}").format(name=escape(name) if name else not_set),
-        _("Phone: {phone}").format(phone=escape(member.phone) if member.phone else not_set),
+        _("Phone: {phone}").format(phone=escape(readable_phone(member.phone)) or not_set),
         _("Email: {email}").format(email=escape(member.email) if member.email else not_set),
         _("Birthday: {birthday}").format(
             birthday=day(member.birthday) if member.birthday else not_set
