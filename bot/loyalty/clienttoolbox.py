@@ -208,10 +208,10 @@ class ClientToolboxClient:
     ) -> dict[str, Any] | None:
         """Send one call; the payload tree on success, ``None`` on ``no_match``."""
         form = {
+            **{name: value for name, value in fields.items() if value is not None},
             **self._credentials(api15),
             "type": call,
             "output": self._settings.output.upper(),
-            **{name: value for name, value in fields.items() if value is not None},
         }
         attempts = 2 if read_only else 1
         for attempt in range(1, attempts + 1):
@@ -261,7 +261,11 @@ class ClientToolboxClient:
         tree = await self._call(call, fields, read_only=read_only, api15=api15)
         if tree is None:
             return None
-        return read_payload(model, tree, call)
+        try:
+            return read_payload(model, tree, call)
+        except ProtocolError as exc:
+            log.warning("clienttoolbox %s: %s", call, exc.message)
+            raise
 
     async def _require(
         self,

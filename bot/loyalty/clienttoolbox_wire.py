@@ -203,8 +203,6 @@ def read_payload(model: type[Payload], tree: dict[str, Any], call: str) -> Paylo
         where = ".".join(str(part) for part in first["loc"]) or "answer"
         message = first["msg"][:160]
         raise ProtocolError(f"unexpected {call} answer at {where}: {message}") from None
-    except (AmountError, RecursionError) as exc:  # pragma: no cover - wrapped by pydantic
-        raise ProtocolError(f"unexpected {call} answer") from exc
 
 
 # --------------------------------------------------------------------------- scalar types

@@ -708,7 +708,7 @@ async def test_credential_styles(sandbox_url: str) -> None:
             sent.append(request)
             return await super().handle_async_request(request)
 
-    styles = [
+    styles: list[dict[str, Any]] = [
         {},
         {"key_in_header": True},
         {"user_api_key": None, "user_password": SecretStr(demo.API_KEY)},
