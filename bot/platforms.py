@@ -27,7 +27,7 @@ def create_backend(settings: Settings) -> LoyaltyBackend:
         return AltcraftClient(settings.altcraft, settings.http, card=settings.card)
     from bot.loyalty.clienttoolbox import ClientToolboxClient
 
-    return ClientToolboxClient(settings.clienttoolbox, settings.http, card=settings.card)
+    return ClientToolboxClient.from_settings(settings)
 
 
 def sandbox_database(settings: Settings) -> Path:
