@@ -15,8 +15,8 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.methods import TelegramMethod
-from aiogram.types import BotCommand, BotCommandScopeChat
+from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.types import BotCommand, BotCommandScopeChat, Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
@@ -282,3 +282,56 @@ async def test_webhook_delivery_and_polling_conflict(standin_server: StandInServ
         assert info.url == f"{webhook_url}/hook" and info.pending_update_count == 0
         assert await bot.delete_webhook()
         assert (await bot.get_webhook_info()).url == ""
+
+
+async def test_raw_http_answers_match_the_bot_api(standin_server: StandInServer) -> None:
+    url, token = standin_server.url, standin_server.standin.token
+    async with aiohttp.ClientSession() as http:
+        me = await http.get(f"{url}/bot{token}/getMe")
+        unknown = await http.post(f"{url}/bot{token}/sendDice", data={"chat_id": "1"})
+        wrong = await http.post(f"{url}/bot1:nope/getMe")
+        missing = await http.post(f"{url}/bot{token}/sendMessage", json={"text": "hi"})
+        upload = aiohttp.FormData()
+        upload.add_field("chat_id", str(JANE.id))
+        upload.add_field("photo", card_png(), filename="card.png", content_type="image/png")
+        direct = await http.post(f"{url}/bot{token}/sendPhoto", data=upload)
+        not_an_image = aiohttp.FormData()
+        not_an_image.add_field("chat_id", str(JANE.id))
+        not_an_image.add_field("photo", b"%PDF-1.4", filename="card.pdf")
+        refused = await http.post(f"{url}/bot{token}/sendPhoto", data=not_an_image)
+
+        assert (await me.json())["result"]["username"] == "great_widgets_bot"
+        assert unknown.status == 404
+        assert await unknown.json() == {
+            "ok": False,
+            "error_code": 404,
+            "description": "Not Found: method not found",
+        }
+        assert wrong.status == 401
+        assert (await wrong.json())["description"] == "Unauthorized"
+        assert (await missing.json())["description"] == "Bad Request: chat_id is empty"
+        photo = (await direct.json())["result"]["photo"]
+        assert standin_server.standin.messages(JANE.id)[0].photo_file_id == photo[-1]["file_id"]
+        assert (await refused.json())["description"] == "Bad Request: IMAGE_PROCESS_FAILED"
+
+
+async def test_webhook_reply_runs_the_returned_method(standin_server: StandInServer) -> None:
+    standin = standin_server.standin
+    bot = make_bot(standin_server.url)
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def reply_in_webhook_answer(message: Message) -> SendMessage:
+        return message.answer(f"Got <b>{message.text}</b> in the webhook answer")
+
+    webhook_app = web.Application()
+    SimpleRequestHandler(dispatcher, bot, handle_in_background=False).register(webhook_app, "/")
+
+    async with serve(webhook_app) as webhook_url, bot:
+        await bot.set_webhook(webhook_url + "/")
+        sent = await standin.send_text(JANE.id, "hi")
+        reply = await standin.wait_for_message(JANE.id, after=sent.message_id)
+
+    assert reply.text == "Got hi in the webhook answer"
+    [call] = standin.method_calls("sendMessage")
+    assert call.params["chat_id"] == str(JANE.id)
