@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--db", default=":memory:", help="SQLite file (default: in memory)")
 
     commands.add_parser("doctor", help="check the configuration and reach the platform")
+
+    from bot.importing.cli import add_import_parser
+
+    add_import_parser(commands)
     return parser
 
 
@@ -64,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.app import doctor
 
         return asyncio.run(doctor(settings))
+    if args.command == "import":
+        from bot.importing.cli import run_import_command
+
+        return run_import_command(args, settings)
     return 2  # pragma: no cover - argparse refuses unknown commands
 
 

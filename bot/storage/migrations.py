@@ -120,4 +120,39 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX pending_joins_by_due ON pending_joins (next_attempt_at)",
         ),
     ),
+    Migration(
+        version=3,
+        name="bulk import checkpoints",
+        statements=(
+            """
+            CREATE TABLE imports (
+                id INTEGER PRIMARY KEY,
+                key TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                source TEXT NOT NULL,
+                options TEXT NOT NULL,
+                confirmed_records INTEGER NOT NULL DEFAULT 0,
+                total_records INTEGER,
+                started_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                finished_at TEXT
+            )
+            """,
+            # One row per chunk sent (or settled without sending): its record range, its
+            # state, and the report lines of its rows as JSON, so a resumed import can write
+            # the whole report. 'sending' left behind means the process died mid-request.
+            """
+            CREATE TABLE import_chunks (
+                import_id INTEGER NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+                first_record INTEGER NOT NULL,
+                end_record INTEGER NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('sending', 'done', 'doubt')),
+                results TEXT NOT NULL DEFAULT '[]',
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (import_id, first_record),
+                CHECK (end_record > first_record)
+            )
+            """,
+        ),
+    ),
 )

@@ -1,0 +1,377 @@
+"""``loyalty-bot import members|transactions FILE.csv``: the command around ``Importer``.
+
+Exit status: 0 every row imported (or valid, in a dry run); 1 the file was gone through but some
+rows are invalid or failed (see the report); 2 the command or the file cannot be used as given;
+3 the import stopped early (platform unavailable or credentials refused: run the same command
+again to continue); 130 interrupted with Ctrl-C (run it again to continue).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Platform, Settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.importing.csv_source import SourceFormat
+    from bot.importing.mapping import ColumnMapping, ImportKind
+    from bot.importing.sending import ChunkSender
+    from bot.loyalty.base import LoyaltyBackend
+    from bot.loyalty.models import CampaignKind
+
+EXIT_OK = 0
+EXIT_ROW_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
+DEFAULT_CONCURRENCY = 4
+
+
+def add_import_parser(commands: Any) -> None:
+    """Add ``import`` to ``loyalty-bot``'s sub-commands (``commands``: from ``add_subparsers``)."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "import",
+        help="import members or transactions from a CSV file into the platform",
+        description="Import a CSV export in bulk, with a per-row report; re-running the same "
+        "command after an interruption continues where it stopped.",
+    )
+    parser.add_argument("kind", choices=["members", "transactions"])
+    parser.add_argument("file", type=Path, help="the CSV file (first line: column names)")
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        help="JSON file of CSV column → field; read if it exists, otherwise the guessed "
+        "mapping is written there to edit and reuse",
+    )
+    parser.add_argument(
+        "--delimiter", help="comma, semicolon, tab or pipe (default: detected from the file)"
+    )
+    parser.add_argument(
+        "--encoding",
+        default="auto",
+        help="utf-8 (with or without BOM) or cp1252 (default: auto, UTF-8 if it decodes)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check every row and write the report; send nothing"
+    )
+    parser.add_argument(
+        "--on-duplicate",
+        choices=["overwrite", "update", "ignore"],
+        default="ignore",
+        help="an existing member (same code or card): overwrite all its fields, update the "
+        "given ones, or leave it alone (default); Client Toolbox overwrite_duplicates "
+        "yes/update/ignore",
+    )
+    parser.add_argument(
+        "--campaigns",
+        help="comma-separated campaign ids: members join these (default: CAMPAIGN_IDS or every "
+        "campaign); for transactions, the one campaign of rows that name none",
+    )
+    parser.add_argument(
+        "--generate-cards",
+        type=int,
+        metavar="DIGITS",
+        help="card numbers of this many digits for members without one (default: the bot's "
+        "card length; 0: none)",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        help="rows per request (default: 500 for Client Toolbox; Altcraft 10,000 and 10 MB, "
+        "its maximum)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--report", type=Path, help="report CSV (default: FILE.report.csv next to the file)"
+    )
+    parser.add_argument(
+        "--date-order",
+        choices=["dmy", "mdy"],
+        help="how to read dates like 04/03/2010 (default: refuse them as ambiguous)",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="forget an earlier run of this import and start over",
+    )
+    parser.add_argument(
+        "--resend-in-doubt",
+        action="store_true",
+        help="send again rows whose request was cut off by a crash in an earlier run",
+    )
+
+
+def run_import_command(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    try:
+        return asyncio.run(run_import(args, settings, console))
+    except KeyboardInterrupt:
+        console.print(
+            "interrupted: what was sent is recorded; run the same command again to continue"
+        )
+        return EXIT_INTERRUPTED
+
+
+class UsageProblem(Exception):
+    """The command cannot run as given; the text says what to change."""
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def default_report_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.report.csv")
+
+
+def describe_target(settings: Settings) -> str:
+    """The platform account rows go to, for the checkpoint key (no secret in it)."""
+    from bot.platforms import sandbox_database
+
+    if settings.platform is Platform.SANDBOX:
+        return f"sandbox:{settings.sandbox_platform}:{sandbox_database(settings).resolve()}"
+    if settings.platform is Platform.ALTCRAFT:
+        altcraft = settings.altcraft
+        return f"altcraft:{altcraft.url}:{altcraft.loyalty_program_id}"
+    ct = settings.clienttoolbox
+    return f"clienttoolbox:{ct.url}:{ct.account_id}"
+
+
+@asynccontextmanager
+async def _backend(settings: Settings) -> AsyncIterator[LoyaltyBackend]:
+    from bot.platforms import create_backend, embedded_platform
+
+    if settings.platform is Platform.SANDBOX:
+        async with embedded_platform(settings) as live:
+            backend = create_backend(live)
+            try:
+                yield backend
+            finally:
+                await backend.aclose()
+        return
+    backend = create_backend(settings)
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    kind: ImportKind
+    path: Path
+    size: int
+    source_format: SourceFormat
+    mapping: ColumnMapping
+    report_path: Path
+
+
+def prepare_file(args: argparse.Namespace, console: Console) -> PreparedFile:
+    """Everything known from the file alone: format, header, mapping (saved if asked)."""
+    from bot.importing.csv_source import CsvSource, sniff
+    from bot.importing.mapping import ImportKind, MappingError, load_or_save_mapping
+
+    kind = ImportKind(args.kind)
+    path: Path = args.file
+    if not path.is_file():
+        raise UsageProblem(f"no file {path}")
+    if args.concurrency < 1 or (args.chunk_size is not None and args.chunk_size < 1):
+        raise UsageProblem("--concurrency and --chunk-size must be at least 1")
+    source_format = sniff(path, args.encoding, args.delimiter)
+    with CsvSource(path, source_format) as probe:
+        header = probe.header
+    try:
+        mapping, saved = load_or_save_mapping(args.mapping, kind, header)
+    except MappingError as exc:
+        raise UsageProblem(f"mapping {args.mapping}: {exc}") from None
+    _check_required(kind, mapping.positions(header), args)
+    for column, target in mapping.columns.items():
+        if target:
+            console.print(f"  {column!r} → {target}", highlight=False)
+    if saved:
+        console.print(f"mapping written to {args.mapping}: edit it and run again to change it")
+    if mapping.unknown:
+        names = ", ".join(repr(name) for name in mapping.unknown)
+        console.print(f"unknown columns, not imported: {names}", highlight=False)
+    return PreparedFile(
+        kind=kind,
+        path=path,
+        size=path.stat().st_size,
+        source_format=source_format,
+        mapping=mapping,
+        report_path=args.report or default_report_path(path),
+    )
+
+
+async def run_import(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """The whole command inside a running event loop (``args`` from ``parse_import_args``)."""
+    from bot.importing.csv_source import SourceError
+
+    try:
+        prepared = prepare_file(args, console)
+        return await _import(prepared, args, settings, console)
+    except (UsageProblem, SourceError) as exc:
+        console.print(f"[red]import:[/red] {exc}", highlight=False)
+        return EXIT_USAGE
+
+
+async def _import(
+    prepared: PreparedFile, args: argparse.Namespace, settings: Settings, console: Console
+) -> int:
+    from bot.importing.csv_source import SourceIdentity
+    from bot.importing.report import ImportProgress
+    from bot.importing.runner import Importer, ImportPlan, checkpoint_key
+    from bot.loyalty.errors import LoyaltyError
+    from bot.storage.database import open_database
+    from bot.storage.imports import ImportCheckpoints
+
+    notes: list[str] = []
+    async with _backend(settings) as backend:
+        try:
+            sender, campaigns, default_campaign = await _sender_for(
+                prepared.kind, backend, settings, args, notes
+            )
+        except LoyaltyError as exc:
+            console.print(f"[red]import:[/red] the platform: {exc.message}", highlight=False)
+            return EXIT_STOPPED
+        plan = ImportPlan(
+            kind=prepared.kind,
+            path=prepared.path,
+            source_format=prepared.source_format,
+            mapping=prepared.mapping,
+            platform=backend.platform,
+            target=describe_target(settings),
+            region=settings.default_region,
+            date_order=args.date_order,
+            campaigns=campaigns,
+            default_campaign=default_campaign,
+            chunk_size=args.chunk_size,
+            concurrency=min(args.concurrency, settings.http.pool_size),
+            dry_run=args.dry_run,
+            resend_in_doubt=args.resend_in_doubt,
+            options={
+                "on_duplicate": args.on_duplicate,
+                "campaigns": args.campaigns or "",
+                "generate_cards": args.generate_cards,
+            },
+        )
+        if sender is not None and args.chunk_size and sender.limits.rows < args.chunk_size:
+            notes.append(f"chunks capped at {sender.limits.rows} rows (the platform's limit)")
+        database = None if args.dry_run else await open_database(settings.database)
+        try:
+            checkpoints = None if database is None else ImportCheckpoints(database)
+            if checkpoints is not None and args.restart:
+                identity = SourceIdentity.of(prepared.path)
+                key = checkpoint_key(identity, prepared.kind, prepared.mapping, plan.target)
+                if await checkpoints.discard(key):
+                    notes.append("an earlier run of this import was forgotten (--restart)")
+            with ImportProgress(prepared.size, console=console) as progress:
+                importer = Importer(
+                    plan, None if args.dry_run else sender, checkpoints, progress=progress
+                )
+                summary = await importer.run(prepared.report_path)
+        finally:
+            if database is not None:
+                await database.close()
+    summary.notes[:0] = notes
+    for line in summary.text_lines():
+        print(line)
+    print(f"report: {prepared.report_path}")
+    if summary.stopped:
+        return EXIT_STOPPED
+    return EXIT_ROW_PROBLEMS if summary.problems else EXIT_OK
+
+
+def _check_required(kind: ImportKind, positions: dict[str, int], args: argparse.Namespace) -> None:
+    from bot.importing.mapping import ImportKind
+
+    if kind is ImportKind.MEMBERS:
+        if not {"code", "card_number", "phone", "email"} & positions.keys():
+            raise UsageProblem(
+                "no column maps to code, card_number, phone or email; name the columns in "
+                "--mapping FILE.json"
+            )
+        return
+    if "member" not in positions:
+        raise UsageProblem(
+            "no column maps to member (the member's code or card number); name it in "
+            "--mapping FILE.json"
+        )
+    if "campaign_id" not in positions and len(_split(args.campaigns)) != 1:
+        raise UsageProblem("no campaign column: pass the campaign with --campaigns ID")
+
+
+async def _sender_for(
+    kind: ImportKind,
+    backend: LoyaltyBackend,
+    settings: Settings,
+    args: argparse.Namespace,
+    notes: list[str],
+) -> tuple[ChunkSender | None, dict[str, CampaignKind] | None, str]:
+    """The chunk sender, the campaigns by id (transactions) and the default campaign."""
+    from bot.importing.mapping import ImportKind
+    from bot.importing.sending import BackendMembers, BackendTransactions, ClientToolboxMembers
+    from bot.loyalty.clienttoolbox import ClientToolboxClient
+    from bot.loyalty.errors import Unavailable
+
+    requested = _split(args.campaigns)
+    if kind is ImportKind.TRANSACTIONS:
+        if len(requested) > 1:
+            raise UsageProblem("transactions take one default campaign (--campaigns ID)")
+        try:
+            campaigns = {campaign.id: campaign.kind for campaign in await backend.campaigns()}
+        except Unavailable as exc:
+            if not args.dry_run:
+                raise
+            notes.append(f"campaigns not checked (the platform is unavailable: {exc.message})")
+            return None, None, requested[0] if requested else ""
+        if requested and requested[0] not in campaigns:
+            raise UsageProblem(
+                f"no campaign {requested[0]}; the campaigns are {', '.join(campaigns)}"
+            )
+        return BackendTransactions(backend), campaigns, requested[0] if requested else ""
+    campaign_ids = requested or list(settings.campaign_ids)
+    if isinstance(backend, ClientToolboxClient):
+        if args.dry_run and not requested:
+            return None, None, ""
+        known = [campaign.id for campaign in await backend.campaigns()]
+        unknown = [campaign_id for campaign_id in campaign_ids if campaign_id not in known]
+        if unknown:
+            raise UsageProblem(
+                f"no campaign {', '.join(unknown)}; the campaigns are {', '.join(known)}"
+            )
+        generate = settings.card.length if args.generate_cards is None else args.generate_cards
+        sender = ClientToolboxMembers(
+            backend,
+            campaign_ids or known,
+            on_duplicate=args.on_duplicate,
+            generate_cards=generate or None,
+        )
+        return sender, None, ""
+    if args.on_duplicate != "ignore":
+        notes.append("--on-duplicate has no effect on Altcraft: members already in are reported")
+    if args.generate_cards:
+        notes.append("--generate-cards has no effect on Altcraft: it registers existing profiles")
+    return BackendMembers(backend, campaign_ids), None, ""
+
+
+def parse_import_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``import …`` arguments as the ``loyalty-bot`` command does."""
+    parser = argparse.ArgumentParser(prog="loyalty-bot")
+    add_import_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["import", *argv])
