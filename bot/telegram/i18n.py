@@ -11,6 +11,7 @@ Maintainers refresh the template and the catalogs after changing texts with
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -46,6 +47,8 @@ __all__ = [
     "language_name",
     "ngettext",
 ]
+
+log = logging.getLogger(__name__)
 
 DOMAIN = "messages"
 LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
@@ -142,7 +145,12 @@ class LanguageMiddleware(I18nMiddleware):
         user: User | None = data.get("event_from_user")
         if user is None:
             return self.i18n.default_locale
-        chosen = await self._links.get_language(user.id)
+        try:
+            chosen = await self._links.get_language(user.id)
+        except Exception:
+            # An apology for a broken database must still go out, in some language.
+            log.warning("Could not read the language of Telegram user %s", user.id, exc_info=True)
+            chosen = None
         if chosen in self.languages:
             return chosen
         return supported_language(user.language_code, self.languages) or (self.i18n.default_locale)

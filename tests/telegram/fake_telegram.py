@@ -84,6 +84,7 @@ class FakeTelegram(BaseSession):
         self.rejected_file_ids: set[str] = set()
         self.flood_errors = 0
         """Answer this many next requests with 429 ``retry_after`` before answering normally."""
+        self.retry_after = 1
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
 
@@ -113,7 +114,9 @@ class FakeTelegram(BaseSession):
         self.requests.append(method)
         if self.flood_errors:
             self.flood_errors -= 1
-            raise TelegramRetryAfter(method=method, message="Too Many Requests", retry_after=1)
+            raise TelegramRetryAfter(
+                method=method, message="Too Many Requests", retry_after=self.retry_after
+            )
         result = await self._answer(bot, method)
         return result  # type: ignore[no-any-return]
 
