@@ -9,6 +9,7 @@ from bot.sandbox.clienttoolbox.ledger import Ledger
 
 CODE_DIGITS = 16
 _ATTEMPTS = 50
+_EXHAUSTIVE_DIGITS = 5
 
 
 def _random_digits(count: int, *, leading_zero: bool) -> str:
@@ -41,4 +42,15 @@ def new_card_number(
         card = prefix + _random_digits(random_part, leading_zero=bool(prefix)) + suffix
         if not ledger.card_taken(account_id, card):
             return card
+    if random_part <= _EXHAUSTIVE_DIGITS:
+        # A small, crowded space: pick among the numbers still free instead of guessing.
+        taken = ledger.cards_shaped(account_id, prefix, suffix, digits)
+        low = 0 if prefix else 10 ** (random_part - 1)
+        free = [
+            card
+            for number in range(low, 10**random_part)
+            if (card := f"{prefix}{number:0{random_part}d}{suffix}") not in taken
+        ]
+        if free:
+            return free[secrets.randbelow(len(free))]
     raise ApiError(f"no unused {digits}-digit card number is left with this prefix and suffix")

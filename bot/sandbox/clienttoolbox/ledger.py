@@ -526,6 +526,16 @@ class Ledger:
     def card_taken(self, account_id: str, card_number: str) -> bool:
         return self.customer_by_card(account_id, card_number) is not None
 
+    def cards_shaped(self, account_id: str, prefix: str, suffix: str, length: int) -> set[str]:
+        """Card numbers of this length that start with ``prefix`` and end with ``suffix``."""
+        rows = self._db.execute(
+            "SELECT card_number FROM customers WHERE account_id = ? AND card_number <> ''"
+            " AND length(card_number) = ? AND substr(card_number, 1, ?) = ?"
+            " AND substr(card_number, ?) = ?",
+            (account_id, length, len(prefix), prefix, length - len(suffix) + 1, suffix),
+        )
+        return {row["card_number"] for row in rows}
+
     def add_customer(
         self,
         account_id: str,
