@@ -81,6 +81,38 @@ class SmtpSettings(BaseModel):
     starttls: bool = True
 
 
+class KioskSettings(BaseModel):
+    """The in-store kiosk page (``/kiosk/``): timings, abuse limits and the staff PIN."""
+
+    idle_seconds: int = Field(default=30, ge=5, le=3600)
+    """How long a member's screen stays up before the kiosk returns to idle."""
+    lookup_limit: int = Field(default=30, ge=1)
+    """Card lookups (and joins) a kiosk may make per ``lookup_window_seconds``."""
+    lookup_window_seconds: int = Field(default=60, ge=1)
+    unknown_card_limit: int = Field(default=5, ge=1)
+    """Unknown cards a kiosk may try per ``unknown_card_window_seconds`` (stops enumeration)."""
+    unknown_card_window_seconds: int = Field(default=600, ge=1)
+    pin_max_failures: int = Field(default=5, ge=1)
+    """Wrong staff PINs in a row before the kiosk's staff mode locks."""
+    pin_lockout_minutes: int = Field(default=5, ge=1)
+    staff_pin: SecretStr | None = None
+    """Staff PIN of kiosks added without ``--pin``; none means such kiosks have no staff mode."""
+    staff_session_seconds: int = Field(default=300, ge=10)
+    pairing_hours: int = Field(default=24, ge=1)
+    """How long the one-time pairing link of ``kiosk add`` stays valid."""
+    public_url: AnyHttpUrl | None = None
+    """The address the kiosk opens, when not ``http://<host>:<port>`` (printed by the CLI)."""
+
+    @field_validator("staff_pin")
+    @classmethod
+    def _pin_digits(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not (
+            value.get_secret_value().isdigit() and 4 <= len(value.get_secret_value()) <= 12
+        ):
+            raise ValueError("must be 4 to 12 digits")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -114,6 +146,7 @@ class Settings(BaseSettings):
     clienttoolbox: ClientToolboxSettings = ClientToolboxSettings()
     altcraft: AltcraftSettings = AltcraftSettings()
     smtp: SmtpSettings = SmtpSettings()
+    kiosk: KioskSettings = KioskSettings()
 
     @field_validator("campaign_ids", "languages", mode="before")
     @classmethod
