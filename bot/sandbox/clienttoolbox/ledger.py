@@ -321,9 +321,19 @@ class Ledger:
             raise
         self._db.execute("RELEASE batch_row")
 
-    def query_plan(self, sql: str, parameters: Sequence[Any] = ()) -> list[str]:
-        """SQLite's plan for a statement (tests use it to prove lookups are indexed)."""
-        rows = self._db.execute(f"EXPLAIN QUERY PLAN {sql}", parameters).fetchall()
+    @contextmanager
+    def recorded_statements(self) -> Iterator[list[str]]:
+        """The SQL run inside the block, values inlined (with ``query_plan``: proof of indexes)."""
+        seen: list[str] = []
+        self._db.set_trace_callback(seen.append)
+        try:
+            yield seen
+        finally:
+            self._db.set_trace_callback(None)
+
+    def query_plan(self, sql: str) -> list[str]:
+        """SQLite's plan for a statement."""
+        rows = self._db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
         return [row["detail"] for row in rows]
 
     # Accounts and users
