@@ -34,6 +34,11 @@ class FaultPlan:
             self.count is None or self.count > 0
         )
 
+    def replace_with(self, other: FaultPlan) -> None:
+        """Change the plan in place: a started app's state must not be reassigned."""
+        self.latency, self.error_status = other.latency, other.error_status
+        self.drop, self.count = other.drop, other.count
+
     def consume(self) -> None:
         if self.count is not None:
             self.count -= 1
@@ -63,17 +68,19 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def _set_faults(request: web.Request) -> web.Response:
     body = await request.json()
-    request.app[FAULTS] = FaultPlan(
-        latency=float(body.get("latency", 0)),
-        error_status=body.get("error_status"),
-        drop=bool(body.get("drop", False)),
-        count=body.get("count"),
+    request.app[FAULTS].replace_with(
+        FaultPlan(
+            latency=float(body.get("latency", 0)),
+            error_status=body.get("error_status"),
+            drop=bool(body.get("drop", False)),
+            count=body.get("count"),
+        )
     )
     return web.json_response({"ok": True})
 
 
 async def _clear_faults(request: web.Request) -> web.Response:
-    request.app[FAULTS] = FaultPlan()
+    request.app[FAULTS].replace_with(FaultPlan())
     return web.json_response({"ok": True})
 
 
