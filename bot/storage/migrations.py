@@ -155,4 +155,52 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=4,
+        name="kiosks, their staff action log, kiosk joins in progress",
+        statements=(
+            # Only hashes of the pairing code, the kiosk secret and the staff PIN are kept.
+            """
+            CREATE TABLE kiosks (
+                id INTEGER PRIMARY KEY,
+                store TEXT NOT NULL,
+                label TEXT NOT NULL DEFAULT '',
+                pairing_hash TEXT UNIQUE,
+                pairing_expires_at TEXT,
+                secret_hash TEXT UNIQUE,
+                pin_hash TEXT,
+                pin_failures INTEGER NOT NULL DEFAULT 0,
+                pin_locked_until TEXT,
+                created_at TEXT NOT NULL,
+                paired_at TEXT,
+                revoked_at TEXT
+            )
+            """,
+            """
+            CREATE TABLE kiosk_actions (
+                id INTEGER PRIMARY KEY,
+                kiosk_id INTEGER NOT NULL REFERENCES kiosks (id),
+                at TEXT NOT NULL,
+                action TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                member_code TEXT NOT NULL DEFAULT '',
+                campaign_id TEXT NOT NULL DEFAULT '',
+                detail TEXT NOT NULL DEFAULT '{}',
+                transaction_id TEXT NOT NULL DEFAULT ''
+            )
+            """,
+            "CREATE INDEX kiosk_actions_by_kiosk ON kiosk_actions (kiosk_id, at)",
+            # A walk-in's member code, chosen before the platform call so that a retry after
+            # a lost answer finds the member instead of creating a second one.
+            """
+            CREATE TABLE kiosk_joins (
+                kiosk_id INTEGER NOT NULL REFERENCES kiosks (id),
+                contact TEXT NOT NULL,
+                member_code TEXT NOT NULL UNIQUE,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (kiosk_id, contact)
+            )
+            """,
+        ),
+    ),
 )
