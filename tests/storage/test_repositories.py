@@ -28,6 +28,9 @@ ANNA, BORIS = 1001, 1002
 BOT, OTHER_BOT = 42, 43
 PNG = b"\x89PNG\r\n\x1a\n card 4000123412341234"
 
+LATEST = MIGRATIONS[-1].version
+"""The schema version a new or migrated database ends at."""
+
 
 async def test_link_is_found_from_both_sides(database: Database, clock: FakeClock) -> None:
     links = MemberLinks(database, clock=clock)
@@ -399,7 +402,7 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_rows(db_path: Path
 
     database = await open_database(db_path)
     try:
-        assert await database.schema_version() == 2
+        assert await database.schema_version() == LATEST
         link = await MemberLinks(database).get(ANNA)
         assert link is not None
         assert link.linked_at == dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
@@ -419,7 +422,7 @@ async def test_a_version_1_database_is_migrated_and_keeps_its_rows(db_path: Path
 
     reopened = await open_database(db_path)
     try:
-        assert await reopened.schema_version() == 2
+        assert await reopened.schema_version() == LATEST
         assert await PendingJoins(reopened).get(BORIS) is not None
     finally:
         await reopened.close()
@@ -429,15 +432,17 @@ async def test_a_failing_migration_is_rolled_back_whole(db_path: Path) -> None:
     _make_version_1_file(db_path)
     broken = (
         *MIGRATIONS,
-        Migration(3, "broken", ("CREATE TABLE loyalty_outbox (id INTEGER)", "SELECT nope")),
+        Migration(
+            LATEST + 1, "broken", ("CREATE TABLE loyalty_outbox (id INTEGER)", "SELECT nope")
+        ),
     )
 
-    with pytest.raises(SchemaError, match="migration 3 \\(broken\\)"):
+    with pytest.raises(SchemaError, match=f"migration {LATEST + 1} \\(broken\\)"):
         await open_database(db_path, migrations=broken)
 
     database = await open_database(db_path)
     try:
-        assert await database.schema_version() == 2
+        assert await database.schema_version() == LATEST
         assert (
             await database.fetch_one(
                 "SELECT name FROM sqlite_master WHERE name = 'loyalty_outbox'"
@@ -467,7 +472,7 @@ async def test_a_database_from_a_newer_bot_is_refused_untouched(db_path: Path) -
 async def test_two_processes_opening_a_new_file_at_once_both_succeed(db_path: Path) -> None:
     first, second = await asyncio.gather(open_database(db_path), open_database(db_path))
     try:
-        assert await first.schema_version() == await second.schema_version() == 2
+        assert await first.schema_version() == await second.schema_version() == LATEST
     finally:
         await first.close()
         await second.close()
