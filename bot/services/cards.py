@@ -9,6 +9,7 @@ event loop (``asyncio.to_thread``) and keep the result.
 from __future__ import annotations
 
 import io
+import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -31,6 +32,11 @@ _FONT_CANDIDATES = (
 )
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+def _printable(text: str) -> str:
+    """Drop control and format characters: they have no glyph and break text layout."""
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("C")).strip()
 
 
 def group_card_number(card_number: str) -> str:
@@ -69,6 +75,7 @@ def _centered(
 
 def render_card(program_name: str, card_number: str, first_name: str = "") -> bytes:
     """Render the card as PNG bytes."""
+    program_name, first_name = _printable(program_name), _printable(first_name)
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QR_BORDER)
     qr.add_data(card_number)
     qr.make(fit=True)
