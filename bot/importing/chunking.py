@@ -28,19 +28,25 @@ DEFAULT_ROWS = 500
 @dataclass(frozen=True, slots=True)
 class ChunkLimits:
     rows: int
+    """Rows per request."""
+    max_rows: int | None = None
+    """The platform's ceiling on rows per request; ``None``: none documented."""
     bytes: int | None = None
     """Upper bound of a request body, estimated per row with ``row_size``; ``None``: no limit."""
 
-    def narrowed(self, rows: int | None) -> ChunkLimits:
-        """These limits with a smaller row count if asked (never a larger one)."""
+    def sized(self, rows: int | None) -> ChunkLimits:
+        """These limits with ``rows`` per request (``None``: the default), within the ceiling."""
         if rows is None:
             return self
-        return ChunkLimits(max(1, min(rows, self.rows)), self.bytes)
+        ceiling = self.max_rows if self.max_rows is not None else rows
+        return ChunkLimits(max(1, min(rows, ceiling)), self.max_rows, self.bytes)
 
 
 CLIENTTOOLBOX_LIMITS = ChunkLimits(rows=CLIENTTOOLBOX_DEFAULT_ROWS)
 # A margin under 10 MB for the envelope (token, program id, matching) and the size estimate.
-ALTCRAFT_LIMITS = ChunkLimits(rows=MAX_BATCH_ROWS, bytes=MAX_BODY_BYTES * 95 // 100)
+ALTCRAFT_LIMITS = ChunkLimits(
+    rows=MAX_BATCH_ROWS, max_rows=MAX_BATCH_ROWS, bytes=MAX_BODY_BYTES * 95 // 100
+)
 
 
 def altcraft_member_size(row: ImportRow) -> int:

@@ -270,8 +270,9 @@ async def _import(
                 "generate_cards": args.generate_cards,
             },
         )
-        if sender is not None and args.chunk_size and sender.limits.rows < args.chunk_size:
-            notes.append(f"chunks capped at {sender.limits.rows} rows (the platform's limit)")
+        ceiling = None if sender is None else sender.limits.max_rows
+        if ceiling is not None and args.chunk_size and args.chunk_size > ceiling:
+            notes.append(f"chunks capped at {ceiling} rows (the platform's limit)")
         database = None if args.dry_run else await open_database(settings.database)
         try:
             checkpoints = None if database is None else ImportCheckpoints(database)

@@ -145,7 +145,11 @@ class CsvSource:
         self._raw = path.open("rb")
         self._text = io.TextIOWrapper(self._raw, encoding=source_format.encoding, newline="")
         self._reader = csv.reader(self._text, delimiter=source_format.delimiter, strict=False)
-        self.header = self._read_header()
+        try:
+            self.header = self._read_header()
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> CsvSource:
         return self

@@ -163,7 +163,7 @@ class Importer:
     @property
     def limits(self) -> ChunkLimits:
         base = self._sender.limits if self._sender is not None else ChunkLimits(500)
-        return base.narrowed(self._plan.chunk_size)
+        return base.sized(self._plan.chunk_size)
 
     async def run(self, report_path: Path) -> ImportSummary:
         started = time.monotonic()
