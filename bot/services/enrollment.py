@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import AlreadyExists
@@ -45,6 +45,8 @@ class JoinRequest:
     email: str = ""
     first_name: str = ""
     last_name: str = ""
+    language: str = ""
+    """The language the member used, for anything sent once a delayed join completes."""
 
     def __post_init__(self) -> None:
         if not self.phone and not self.email:
@@ -56,9 +58,7 @@ class JoinRequest:
     @classmethod
     def from_json(cls, text: str) -> JoinRequest:
         raw = json.loads(text)
-        return cls(
-            **{key: str(raw.get(key, "")) for key in ("phone", "email", "first_name", "last_name")}
-        )
+        return cls(**{field.name: str(raw.get(field.name, "")) for field in fields(cls)})
 
 
 @dataclass(frozen=True)

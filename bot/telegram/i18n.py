@@ -22,7 +22,7 @@ from typing import Any
 
 from aiogram.filters import Filter
 from aiogram.types import Message, TelegramObject, User
-from aiogram.utils.i18n import I18n, I18nMiddleware, ngettext
+from aiogram.utils.i18n import I18n, I18nMiddleware, get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from babel import Locale
@@ -44,6 +44,7 @@ __all__ = [
     "compile_catalogs",
     "create_i18n",
     "extract_messages",
+    "get_i18n",
     "language_name",
     "ngettext",
 ]

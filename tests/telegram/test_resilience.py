@@ -15,6 +15,7 @@ from aiogram.methods import SendMessage
 from bot.config import HttpSettings, Settings
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.storage.joins import PendingJoins
+from bot.telegram.pending_joins import finish_pending_joins
 from tests.conftest import ct_settings
 from tests.telegram.chat import TelegramUser
 from tests.telegram.conftest import BotUnderTest, EmailCodeLog, MovableClock, start_bot, stop_bot
@@ -208,3 +209,25 @@ async def test_an_unexpected_error_gets_an_apology_not_a_trace(
     assert [answer.text for answer in answers] == [
         "Sorry, something went wrong on our side. Please try again."
     ]
+
+
+async def test_pending_joins_are_finished_once_when_the_platform_returns(
+    app: BotUnderTest, ct_sandbox_url: str, clock: MovableClock
+) -> None:
+    ana = app.user(3003, first_name="Ana", language_code="es")
+    await set_fault(ct_sandbox_url, error_status=503)
+    [told] = await ana.share_contact(PHONE)
+    assert told.text.startswith("Ahora mismo no podemos conectar con el sistema de recompensas.")
+    assert await finish_pending_joins(app.bot, app.dispatcher) == 0  # not due yet
+
+    clock.advance(minutes=2)
+    assert await finish_pending_joins(app.bot, app.dispatcher) == 0  # still down
+    await set_fault(ct_sandbox_url)
+    clock.advance(minutes=2)
+    before = len(app.telegram.sent)
+    assert await finish_pending_joins(app.bot, app.dispatcher) == 1
+    [card] = app.telegram.sent[before:]
+    assert card.method == "sendPhoto" and card.chat_id == ana.user.id
+    assert card.text.startswith("✅ ¡Ya estás dentro, Ana!")
+    assert await finish_pending_joins(app.bot, app.dispatcher) == 0
+    assert await customers_with_phone(ct_sandbox_url, E164) == 1

@@ -25,7 +25,7 @@ from bot.services.verification import (
 from bot.storage.cards import CardImages
 from bot.telegram.callbacks import ResendCode, RetryAction
 from bot.telegram.filters import TypedText
-from bot.telegram.i18n import ButtonText, _, ngettext
+from bot.telegram.i18n import ButtonText, _, get_i18n, ngettext
 from bot.telegram.keyboards import (
     JOIN_EMAIL,
     JOIN_PHONE,
@@ -172,10 +172,13 @@ async def join_code_typed(
     # The proof is used up; from here the pending join keeps what a retry needs.
     await state.clear()
     request = JoinRequest(
-        email=result.email, first_name=user.first_name, last_name=user.last_name or ""
+        email=result.email,
+        first_name=user.first_name,
+        last_name=user.last_name or "",
+        language=get_i18n().current_locale,
     )
     joined = await enrollment.join(user.id, request)
-    await deliver_joined(bot, message.chat.id, joined, user, settings, card_images)
+    await deliver_joined(bot, message.chat.id, joined, settings, card_images)
 
 
 async def resend(

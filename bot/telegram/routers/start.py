@@ -8,7 +8,7 @@ from html import escape
 from aiogram import Bot, F, Router
 from aiogram.filters import CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, User
+from aiogram.types import CallbackQuery, Message
 
 from bot.config import Settings
 from bot.services.contacts import InvalidPhone, normalize_contact_phone
@@ -20,7 +20,7 @@ from bot.telegram import texts
 from bot.telegram.callbacks import Retry, RetryAction
 from bot.telegram.card_delivery import send_card
 from bot.telegram.filters import PhoneLikeText
-from bot.telegram.i18n import ButtonText, _
+from bot.telegram.i18n import ButtonText, _, get_i18n
 from bot.telegram.keyboards import JOIN_PHONE, join_keyboard, member_menu
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,10 @@ async def contact_shared(
         phone=phone,
         first_name=contact.first_name or user.first_name,
         last_name=contact.last_name or user.last_name or "",
+        language=get_i18n().current_locale,
     )
     joined = await enrollment.join(user.id, request)
-    await deliver_joined(bot, message.chat.id, joined, user, settings, card_images)
+    await deliver_joined(bot, message.chat.id, joined, settings, card_images)
 
 
 async def typed_phone(message: Message, verification: EmailVerification | None) -> None:
@@ -126,7 +127,7 @@ async def retry_join(
     joined = await enrollment.resume(user.id)
     await callback.answer()
     if joined is not None:
-        await deliver_joined(bot, chat_id, joined, user, settings, card_images)
+        await deliver_joined(bot, chat_id, joined, settings, card_images)
     elif link is not None:
         await bot.send_message(
             chat_id, _("You're already in. Here's your menu."), reply_markup=member_menu()
@@ -143,12 +144,11 @@ async def deliver_joined(
     bot: Bot,
     chat_id: int,
     joined: Joined,
-    user: User,
     settings: Settings,
     card_images: CardImages,
 ) -> None:
     """The card itself, at once, with the member menu."""
-    name = joined.link.first_name or user.first_name
+    name = joined.link.first_name
     number = texts.card_number(joined.link.card_number)
     if joined.created:
         caption = _("✅ You're in, {name}! Your card number is {number}.")
