@@ -1,0 +1,403 @@
+"""The kiosk's JSON API: thin handlers that parse, call one use case and word the answer.
+
+Every call but ``words`` and ``pair`` carries the kiosk's key in ``X-Kiosk-Key``; staff calls
+also carry the staff session in ``X-Kiosk-Staff``. Answers are never cached by the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from aiogram.utils.i18n import I18n
+from aiohttp import web
+
+from bot.kiosk.codes import card_data_url, qr_data_url
+from bot.kiosk.wording import Wording
+from bot.loyalty.amounts import AmountError, parse_amount
+from bot.loyalty.errors import LoyaltyError
+from bot.loyalty.models import CampaignKind
+from bot.services.contacts import ContactError
+from bot.services.kiosk import (
+    AlreadyMember,
+    CardNotFound,
+    KioskDesk,
+    MemberScreen,
+    StaffActionInvalid,
+    StaffActionRefused,
+    StaffOnly,
+    StaffReceipt,
+    VisitEnded,
+)
+from bot.services.kiosk_pairing import KioskPairing
+from bot.services.rate_limits import RateLimited, SlidingWindowLimit
+from bot.services.staff_pin import NoStaffMode, StaffLocked, StaffUnlocked, WrongPin
+from bot.storage.kiosks import Kiosk
+
+log = logging.getLogger(__name__)
+
+KEY_HEADER = "X-Kiosk-Key"
+STAFF_HEADER = "X-Kiosk-Staff"
+LANGUAGE_HEADER = "X-Kiosk-Language"
+MAX_FIELD_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class KioskContext:
+    desk: KioskDesk
+    pairing: KioskPairing
+    i18n: I18n
+    languages: tuple[str, ...]
+    default_language: str
+    program_name: str
+    idle_seconds: int
+    pairing_attempts: SlidingWindowLimit
+
+
+CONTEXT = web.AppKey("kiosk_context", KioskContext)
+KIOSK = "kiosk"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.extra = extra
+
+
+def _context(request: web.Request) -> KioskContext:
+    return request.app[CONTEXT]
+
+
+def wording(request: web.Request) -> Wording:
+    context = _context(request)
+    wanted = request.headers.get(LANGUAGE_HEADER) or request.query.get("lang", "")
+    language = wanted if wanted in context.languages else context.default_language
+    return Wording(context.i18n, language)
+
+
+def _kiosk(request: web.Request) -> Kiosk:
+    kiosk: Kiosk = request[KIOSK]
+    return kiosk
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "a JSON object was expected")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str:
+    value = body.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ApiError(400, "bad_request", f"{name} must be text")
+    text = str(value)
+    if len(text) > MAX_FIELD_LENGTH:
+        raise ApiError(400, "bad_request", f"{name} is too long")
+    return text
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def _member_json(screen: MemberScreen, words: Wording) -> dict[str, Any]:
+    return {
+        "visit": screen.visit,
+        "greeting": words.greeting(screen.first_name),
+        "first_name": screen.first_name,
+        "contact": screen.contact,
+        "balances": [
+            words.balance(line, screen.campaigns.get(line.campaign_id)) for line in screen.balances
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------- middlewares
+
+_OPEN_PATHS = ("/api/words", "/api/pair")
+
+
+@web.middleware
+async def kiosk_guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Authenticate API calls, turn errors into JSON, and keep answers out of any cache."""
+    is_api = "/api/" in request.path
+    try:
+        if is_api and not request.path.endswith(_OPEN_PATHS):
+            kiosk = await _context(request).pairing.authenticate(request.headers.get(KEY_HEADER))
+            if kiosk is None:
+                raise ApiError(401, "not_paired", wording(request).error("not_paired"))
+            request[KIOSK] = kiosk
+        response = await handler(request)
+    except ApiError as exc:
+        response = _json({"error": exc.error, "message": exc.message, **exc.extra}, exc.status)
+    except RateLimited as exc:
+        seconds = max(1, math.ceil(exc.retry_after.total_seconds()))
+        response = _json(
+            {
+                "error": "rate_limited",
+                "message": wording(request).error("rate_limited"),
+                "retry_after": seconds,
+            },
+            429,
+        )
+        response.headers["Retry-After"] = str(seconds)
+    except LoyaltyError as exc:
+        log.warning("Kiosk: the platform failed: %s: %s", type(exc).__name__, exc.message)
+        response = _json(
+            {"error": "unavailable", "message": wording(request).error("unavailable")}, 503
+        )
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
+        "connect-src 'self'; media-src 'self' blob: mediastream:; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    if is_api:
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ---------------------------------------------------------------------------- open calls
+
+
+async def words(request: web.Request) -> web.Response:
+    context = _context(request)
+    text = wording(request)
+    from bot.telegram.i18n import language_name
+
+    return _json(
+        {
+            "language": text.locale,
+            "languages": [
+                {"code": code, "name": language_name(code)} for code in context.languages
+            ],
+            "words": text.page(),
+            "errors": {key: text.error(key) for key in ("card_not_found", "unavailable")},
+        }
+    )
+
+
+async def pair(request: web.Request) -> web.Response:
+    context = _context(request)
+    context.pairing_attempts.take(request.remote or "?")
+    body = await _body(request)
+    paired = await context.pairing.pair(_text(body, "code"))
+    if paired is None:
+        raise ApiError(403, "pairing_failed", wording(request).page()["pair_failed"])
+    log.info("Kiosk %s (%s) paired", paired.kiosk.id, paired.kiosk.store)
+    return _json({"key": paired.key, "store": paired.kiosk.store})
+
+
+# ---------------------------------------------------------------------------- kiosk calls
+
+
+async def session(request: web.Request) -> web.Response:
+    context = _context(request)
+    kiosk = _kiosk(request)
+    try:
+        store_url = await context.desk.store_url(kiosk)
+    except LoyaltyError:
+        store_url = None
+    except Exception:
+        log.exception("Kiosk %s: no store signup link", kiosk.id)
+        store_url = None
+    store_qr = None if store_url is None else await asyncio.to_thread(qr_data_url, store_url)
+    return _json(
+        {
+            "store": kiosk.store,
+            "label": kiosk.label,
+            "program": context.program_name,
+            "idle_seconds": context.idle_seconds,
+            "staff_mode": context.desk.staff.has_staff_mode(kiosk),
+            "store_qr": store_qr,
+        }
+    )
+
+
+async def lookup(request: web.Request) -> web.Response:
+    body = await _body(request)
+    kiosk = _kiosk(request)
+    try:
+        screen = await _context(request).desk.look_up(kiosk, _text(body, "card"))
+    except CardNotFound:
+        raise ApiError(404, "card_not_found", wording(request).error("card_not_found")) from None
+    return _json(_member_json(screen, wording(request)))
+
+
+async def refresh(request: web.Request) -> web.Response:
+    body = await _body(request)
+    try:
+        screen = await _context(request).desk.refresh(_kiosk(request), _text(body, "visit"))
+    except VisitEnded:
+        raise ApiError(410, "visit_ended", wording(request).error("visit_ended")) from None
+    return _json(_member_json(screen, wording(request)))
+
+
+async def idle(request: web.Request) -> web.Response:
+    body = await _body(request)
+    _context(request).desk.end_visit(_kiosk(request), _text(body, "visit", required=False))
+    return web.Response(status=204)
+
+
+async def join(request: web.Request) -> web.Response:
+    context = _context(request)
+    body = await _body(request)
+    text = wording(request)
+    try:
+        joined = await context.desk.join(_kiosk(request), _text(body, "contact"))
+    except ContactError:
+        raise ApiError(422, "invalid_contact", text.error("invalid_contact")) from None
+    if isinstance(joined, AlreadyMember):
+        return _json({"already_member": True, "message": text.error("already_member")})
+    card = await asyncio.to_thread(
+        card_data_url, context.program_name, joined.card_number, joined.first_name
+    )
+    claim = None
+    if joined.claim_url is not None:
+        claim = await asyncio.to_thread(qr_data_url, joined.claim_url)
+    return _json(
+        {
+            "card_number": text.card_number(joined.card_number),
+            "card_image": card,
+            "claim_qr": claim,
+        },
+        201,
+    )
+
+
+# ---------------------------------------------------------------------------- staff calls
+
+
+async def staff_unlock(request: web.Request) -> web.Response:
+    context = _context(request)
+    body = await _body(request)
+    text = wording(request)
+    outcome = await context.desk.unlock_staff(_kiosk(request), _text(body, "pin"))
+    match outcome:
+        case StaffUnlocked():
+            seconds = (outcome.expires_at - context.desk.now()).total_seconds()
+            return _json({"staff": outcome.token, "expires_in": max(1, int(seconds))})
+        case WrongPin():
+            raise ApiError(403, "wrong_pin", text.wrong_pin(outcome.tries_left))
+        case StaffLocked():
+            minutes = max(1, math.ceil((outcome.until - context.desk.now()).total_seconds() / 60))
+            raise ApiError(423, "staff_locked", text.staff_locked(minutes))
+        case NoStaffMode():
+            raise ApiError(403, "no_staff_mode", text.error("no_staff_mode"))
+    raise AssertionError(outcome)  # pragma: no cover
+
+
+async def staff_lock(request: web.Request) -> web.Response:
+    _context(request).desk.staff.lock(_kiosk(request))
+    return web.Response(status=204)
+
+
+def _optional_amount(body: dict[str, Any]) -> Decimal | None:
+    raw = _text(body, "amount", required=False)
+    if not raw:
+        return None
+    try:
+        return parse_amount(raw)
+    except AmountError:
+        raise StaffActionInvalid("not an amount") from None
+
+
+async def _staff_answer(
+    request: web.Request, action: Callable[[], Awaitable[StaffReceipt]], campaign_id: str
+) -> web.Response:
+    context = _context(request)
+    text = wording(request)
+    try:
+        done = await action()
+    except StaffOnly:
+        raise ApiError(403, "staff_only", text.error("staff_only")) from None
+    except VisitEnded:
+        raise ApiError(410, "visit_ended", text.error("visit_ended")) from None
+    except StaffActionInvalid:
+        raise ApiError(422, "invalid_action", text.error("invalid_action")) from None
+    except StaffActionRefused:
+        raise ApiError(409, "refused", text.error("refused")) from None
+    campaign = (await context.desk.campaigns()).get(campaign_id)
+    kind = campaign.kind if campaign else CampaignKind.POINTS
+    return _json(
+        {
+            "receipt": {
+                "transaction": text._("Transaction {id}").format(id=done.receipt.transaction_id),
+                "text": text.receipt(done.receipt, done.line, kind, campaign),
+            }
+        }
+    )
+
+
+async def staff_record(request: web.Request) -> web.Response:
+    body = await _body(request)
+    campaign_id = _text(body, "campaign_id")
+    quantity_text = _text(body, "quantity", required=False) or "1"
+    item = _text(body, "item", required=False) or None
+
+    async def action() -> StaffReceipt:
+        return await _context(request).desk.record(
+            _kiosk(request),
+            request.headers.get(STAFF_HEADER),
+            _text(body, "visit"),
+            campaign_id=campaign_id,
+            amount=_optional_amount(body),
+            item=item,
+            quantity=int(quantity_text) if quantity_text.isdigit() else 0,
+        )
+
+    return await _staff_answer(request, action, campaign_id)
+
+
+async def staff_redeem(request: web.Request) -> web.Response:
+    body = await _body(request)
+    campaign_id = _text(body, "campaign_id")
+    reward_id = _text(body, "reward_id", required=False) or None
+    item = _text(body, "item", required=False) or None
+
+    async def action() -> StaffReceipt:
+        return await _context(request).desk.redeem(
+            _kiosk(request),
+            request.headers.get(STAFF_HEADER),
+            _text(body, "visit"),
+            campaign_id=campaign_id,
+            reward_id=reward_id,
+            amount=_optional_amount(body),
+            item=item,
+        )
+
+    return await _staff_answer(request, action, campaign_id)
+
+
+def add_api_routes(app: web.Application) -> None:
+    app.router.add_get("/api/words", words)
+    app.router.add_post("/api/pair", pair)
+    app.router.add_get("/api/session", session)
+    app.router.add_post("/api/lookup", lookup)
+    app.router.add_post("/api/visit", refresh)
+    app.router.add_post("/api/idle", idle)
+    app.router.add_post("/api/join", join)
+    app.router.add_post("/api/staff/unlock", staff_unlock)
+    app.router.add_post("/api/staff/lock", staff_lock)
+    app.router.add_post("/api/staff/record", staff_record)
+    app.router.add_post("/api/staff/redeem", staff_redeem)
