@@ -276,7 +276,8 @@ class Importer:
     async def _confirm(
         self, bytes_done: int, task: asyncio.Task[ChunkOutcome], writer: ReportWriter
     ) -> None:
-        outcome = await task
+        # Shielded: cancelling the import must not cut off a request already on its way.
+        outcome = await asyncio.shield(task)
         if outcome.sent:
             self.summary.sent_requests += 1
         if not outcome.confirmed:

@@ -20,7 +20,13 @@ from bot.importing.chunking import (
 from bot.importing.validation import ImportRow
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.clienttoolbox import ClientToolboxClient
-from bot.loyalty.clienttoolbox_wire import CustomerBatchRow, choose_delimiter, refusal
+from bot.loyalty.clienttoolbox_wire import (
+    CustomerBatchRow,
+    choose_delimiter,
+    error_for,
+    refusal,
+)
+from bot.loyalty.errors import AlreadyExists, NotFound
 from bot.loyalty.models import (
     ImportOutcome,
     ImportResult,
@@ -204,10 +210,22 @@ def _member_result(row: MemberImportRow, answer: CustomerBatchRow | None) -> Imp
             member_code=row.code,
             message="the platform did not report this row",
         )
-    outcome = _MEMBER_OUTCOMES.get(answer.status.lower(), ImportOutcome.FAILED)
+    outcome = _MEMBER_OUTCOMES.get(answer.status.lower()) or _row_failure(answer.error)
     message = answer.error
-    if outcome is not ImportOutcome.FAILED and answer.card_number and not message:
+    if outcome is ImportOutcome.SKIPPED and not message:
+        message = "already a member (same code or card): left as it was"
+    elif outcome in _MEMBER_OUTCOMES.values() and answer.card_number and not message:
         message = f"card {answer.card_number}"
     return ImportResult(
         line=row.line, outcome=outcome, member_code=answer.code or row.code, message=message
     )
+
+
+def _row_failure(message: str) -> ImportOutcome:
+    """A refused row's outcome, read from the platform's message as the client reads it."""
+    error = error_for(message)
+    if isinstance(error, NotFound):
+        return ImportOutcome.NOT_FOUND
+    if isinstance(error, AlreadyExists):
+        return ImportOutcome.ALREADY_MEMBER
+    return ImportOutcome.FAILED
