@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import PIL.Image
 import zxingcpp
 
+from bot.config import Settings
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.loyalty.models import NewMember
+from bot.sandbox.clienttoolbox import demo
 from tests.telegram.chat import TelegramUser
+from tests.telegram.conftest import MovableClock, start_bot, stop_bot
 
 PHONE = "12025550143"
 E164 = "+12025550143"
@@ -97,3 +101,22 @@ async def test_a_typed_phone_number_is_refused(jane: TelegramUser) -> None:
     [answer] = await jane.send("+1 202 555 0143")
     assert answer.text.startswith("That contact isn't yours.")
     assert "📱 Join with my phone" in answer.keyboard
+
+
+async def test_a_new_member_joins_the_configured_campaigns(
+    settings: Settings, ct_backend: ClientToolboxClient, tmp_path: Path, clock: MovableClock
+) -> None:
+    chosen = [demo.POINTS_CAMPAIGN, demo.EVENTS_CAMPAIGN]
+    running = await start_bot(
+        settings.model_copy(update={"campaign_ids": chosen}),
+        ct_backend,
+        tmp_path / "bot.db",
+        clock,
+    )
+    try:
+        await running.user(1001).share_contact(PHONE)
+    finally:
+        await stop_bot(running)
+    member = await ct_backend.find_member_by_phone(E164)
+    assert member is not None and sorted(member.campaign_ids) == sorted(chosen)
+    assert {b.campaign_id for b in await ct_backend.balances(member.code)} == set(chosen)

@@ -231,3 +231,41 @@ async def test_pending_joins_are_finished_once_when_the_platform_returns(
     assert card.text.startswith("✅ ¡Ya estás dentro, Ana!")
     assert await finish_pending_joins(app.bot, app.dispatcher) == 0
     assert await customers_with_phone(ct_sandbox_url, E164) == 1
+
+
+class RefusesProfileEdits(httpx.AsyncHTTPTransport):
+    """The platform answers every profile edit with an error of its own wording."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if b"customer_action=edit" in request.content:
+            return httpx.Response(
+                200,
+                json={"status": "error", "error": "custom_date rejected by rule #7 (x-internal)"},
+            )
+        return await super().handle_async_request(request)
+
+
+async def test_a_refusal_is_translated_and_the_platform_text_only_logged(
+    settings: Settings,
+    ct_sandbox_url: str,
+    tmp_path: Path,
+    clock: MovableClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = ClientToolboxClient(
+        ct_settings(ct_sandbox_url), HttpSettings(), transport=RefusesProfileEdits()
+    )
+    running = await start_bot(settings, backend, tmp_path / "bot.db", clock)
+    try:
+        jane = running.user(1001, language_code="ru")
+        await jane.share_contact(PHONE)
+        await jane.send("/profile")
+        await jane.press("🎂 День рождения")
+        [refused] = await jane.send("14.07.1970")
+        assert refused.text == "Бонусная система сейчас не смогла это выполнить. Попробуйте позже."
+        assert refused.buttons == []
+        assert "rule #7" in caplog.text
+        assert all("rule #7" not in sent.text for sent in running.telegram.sent)
+    finally:
+        await stop_bot(running)
+        await backend.aclose()
