@@ -162,10 +162,11 @@ def build_dispatcher(
     )
     dispatcher.update.outer_middleware(MemberLinkMiddleware(links))
     LanguageMiddleware(i18n, links, languages).setup(dispatcher)
+    # Outermost first: every button press is answered exactly once, whatever happens inside.
+    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     for observer in (dispatcher.message, dispatcher.callback_query):
         observer.middleware(PlatformErrors())
         observer.middleware(MembersOnly())
-    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     dispatcher.include_routers(*get_routers())
     dispatcher.errors.register(on_error)
     dispatcher.startup.register(on_startup)

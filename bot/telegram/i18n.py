@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 DOMAIN = "messages"
 LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 SOURCE_DIR = Path(__file__).resolve().parent
-"""Texts are extracted from the Telegram side only: services never word anything."""
+SOURCE_DIRS = (SOURCE_DIR, SOURCE_DIR.parent / "kiosk")
+"""Texts are extracted from the Telegram side and the kiosk: services never word anything."""
 KEYWORDS: dict[str, Any] = {"_": None, "__": None, "N_": None, "ngettext": (1, 2)}
 
 
@@ -174,15 +175,16 @@ class ButtonText(Filter):
         return message.text is not None and message.text in self.texts(i18n)
 
 
-def extract_messages(source_dir: Path = SOURCE_DIR) -> Catalog:
-    """The template catalog: every text the Telegram side translates."""
+def extract_messages(*source_dirs: Path) -> Catalog:
+    """The template catalog: every text the Telegram side and the kiosk translate."""
     catalog = Catalog(domain=DOMAIN, project="loyalty-bot", version="0.1.0", charset="utf-8")
-    root = source_dir.parents[1]
-    for filename, lineno, message, comments, context in extract_from_dir(
-        source_dir, keywords=KEYWORDS, comment_tags=("Translators:",)
-    ):
-        path = (source_dir / filename).relative_to(root).as_posix()
-        catalog.add(message, None, [(path, lineno)], auto_comments=comments, context=context)
+    for source_dir in source_dirs or SOURCE_DIRS:
+        root = source_dir.parents[1]
+        for filename, lineno, message, comments, context in extract_from_dir(
+            source_dir, keywords=KEYWORDS, comment_tags=("Translators:",)
+        ):
+            path = (source_dir / filename).relative_to(root).as_posix()
+            catalog.add(message, None, [(path, lineno)], auto_comments=comments, context=context)
     return catalog
 
 

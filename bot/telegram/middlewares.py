@@ -59,8 +59,6 @@ class MembersOnly(BaseMiddleware):
                 join_help(data["settings"].program_name, email=email_joining),
                 reply_markup=join_keyboard(email=email_joining),
             )
-            if isinstance(event, CallbackQuery):
-                await event.answer()
             return None
         return await handler(event, data)
 
@@ -82,8 +80,6 @@ class PlatformErrors(BaseMiddleware):
             )
             text, markup = platform_failure(exc, action)
             await answer(event, text, reply_markup=markup)
-            if isinstance(event, CallbackQuery):
-                await event.answer()
             return None
 
 

@@ -59,6 +59,12 @@ class TelegramUser:
         await self.dispatcher.feed_update(self.bot, Update(update_id=next(_update_ids), **update))
         return [sent for sent in self.telegram.sent[before:] if sent.chat_id == self.user.id]
 
+    async def _press(self, query: CallbackQuery) -> list[Sent]:
+        sent = await self._feed(callback_query=query)
+        # Telegram shows a spinner until the press is answered (and refuses a second answer).
+        assert query.id in self.telegram.answered_queries, "the button press was not answered"
+        return sent
+
     def _message(self, **fields: Any) -> Message:
         return Message(
             message_id=next(_message_ids),
@@ -117,7 +123,7 @@ class TelegramUser:
             data=data,
             message=message,
         )
-        return await self._feed(callback_query=query)
+        return await self._press(query)
 
     async def press(self, button_text: str, on: Sent | None = None) -> list[Sent]:
         """Press an inline button on ``on``, or on the latest message that has it."""
@@ -143,4 +149,4 @@ class TelegramUser:
             data=on.callback_data(button_text),
             message=message,
         )
-        return await self._feed(callback_query=query)
+        return await self._press(query)

@@ -17,6 +17,7 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import (
+    AnswerCallbackQuery,
     EditMessageReplyMarkup,
     EditMessageText,
     GetMe,
@@ -85,6 +86,7 @@ class FakeTelegram(BaseSession):
         self.flood_errors = 0
         """Answer this many next requests with 429 ``retry_after`` before answering normally."""
         self.retry_after = 1
+        self.answered_queries: set[str] = set()
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
 
@@ -161,6 +163,15 @@ class FakeTelegram(BaseSession):
                 )
                 return self._message(chat_id, text=method.text, reply_markup=inline).as_(bot)
             case EditMessageReplyMarkup():
+                return True
+            case AnswerCallbackQuery():
+                if method.callback_query_id in self.answered_queries:
+                    raise TelegramBadRequest(
+                        method=method,
+                        message="Bad Request: query is too old and response timeout expired "
+                        "or query ID is invalid",
+                    )
+                self.answered_queries.add(method.callback_query_id)
                 return True
         if method.__returning__ is bool:
             return True

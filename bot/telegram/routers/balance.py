@@ -7,6 +7,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.loyalty.base import LoyaltyBackend
 from bot.services.balances import member_balances
@@ -34,12 +35,14 @@ async def retry_balance(
     callback: CallbackQuery, bot: Bot, backend: LoyaltyBackend, link: MemberLink
 ) -> None:
     text = await balance_text(backend, link)
-    await callback.answer()
     await bot.send_message(link.telegram_user_id, text, reply_markup=balance_actions())
 
 
 async def refresh_balance(
-    callback: CallbackQuery, backend: LoyaltyBackend, link: MemberLink
+    callback: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    backend: LoyaltyBackend,
+    link: MemberLink,
 ) -> None:
     text = await balance_text(backend, link)
     message = callback.message
@@ -49,7 +52,7 @@ async def refresh_balance(
         except TelegramBadRequest as exc:
             if "not modified" not in exc.message:
                 raise
-    await callback.answer(_("Up to date"))
+    callback_answer.text = _("Up to date")
 
 
 def create_router() -> Router:

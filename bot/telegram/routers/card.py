@@ -74,7 +74,6 @@ async def retry_card(
     links: MemberLinks,
     profiles: Profiles,
 ) -> None:
-    await callback.answer()
     await deliver_card(bot, link.telegram_user_id, link, settings, card_images, links, profiles)
 
 

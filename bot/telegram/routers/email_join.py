@@ -191,7 +191,6 @@ async def resend(
     user = callback.from_user
     chat_id = callback.message.chat.id if callback.message else user.id
     result = await verification.resend(user.id, code_mail(settings.program_name))
-    await callback.answer()
     if result.status is ResendStatus.SENT:
         await bot.send_message(
             chat_id,

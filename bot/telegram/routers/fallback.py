@@ -6,6 +6,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardMarkup
+from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.config import Settings
 from bot.services.verification import EmailVerification
@@ -56,7 +57,6 @@ async def cancel_button(
     verification: EmailVerification | None,
 ) -> None:
     await state.clear()
-    await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
     await bot.send_message(
@@ -71,7 +71,6 @@ async def retry_menu(
     settings: Settings,
     verification: EmailVerification | None,
 ) -> None:
-    await callback.answer()
     await bot.send_message(
         callback.from_user.id,
         what_i_can_do(link, settings, verification is not None),
@@ -93,8 +92,8 @@ async def unexpected(
     await message.answer("\n".join(lines), reply_markup=menu(link, verification))
 
 
-async def stale_button(callback: CallbackQuery) -> None:
-    await callback.answer(_("This button is no longer active."))
+async def stale_button(callback: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    callback_answer.text = _("This button is no longer active.")
 
 
 def create_router() -> Router:

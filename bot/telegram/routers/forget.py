@@ -40,7 +40,6 @@ async def ask_forget(message: Message, settings: Settings) -> None:
 
 
 async def ask_forget_from_profile(callback: CallbackQuery, bot: Bot, settings: Settings) -> None:
-    await callback.answer()
     await bot.send_message(
         callback.from_user.id, question(settings.program_name), reply_markup=forget_confirmation()
     )
@@ -58,7 +57,6 @@ async def forget(
     await state.clear()
     erased = await links.forget(user_id)
     log.info("Forgot Telegram user %s (%d rows erased)", user_id, erased)
-    await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
     await bot.send_message(
@@ -79,7 +77,6 @@ async def forget(
 
 
 async def keep(callback: CallbackQuery, bot: Bot) -> None:
-    await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
     await bot.send_message(callback.from_user.id, _("OK, nothing was erased."))

@@ -48,7 +48,6 @@ async def open_history(
     link: MemberLink,
 ) -> None:
     text, pager = await render_page(backend, catalog, link, 0)
-    await callback.answer()
     await bot.send_message(link.telegram_user_id, text, reply_markup=pager)
 
 
@@ -66,7 +65,6 @@ async def turn_page(
         except TelegramBadRequest as exc:
             if "not modified" not in exc.message:
                 raise
-    await callback.answer()
 
 
 def create_router() -> Router:

@@ -37,10 +37,8 @@ async def language_chosen(
 ) -> None:
     code = callback_data.code
     if code not in languages:
-        await callback.answer()
         return
     await links.set_language(callback.from_user.id, code)
-    await callback.answer()
     if isinstance(callback.message, Message):
         await callback.message.edit_reply_markup(reply_markup=None)
     with i18n.use_locale(code):

@@ -48,7 +48,6 @@ async def retry_profile(
     callback: CallbackQuery, bot: Bot, profiles: Profiles, link: MemberLink
 ) -> None:
     member = await profiles.get(link.member_code)
-    await callback.answer()
     await bot.send_message(
         link.telegram_user_id, texts.profile(member), reply_markup=profile_actions()
     )
@@ -61,7 +60,6 @@ async def edit_field(
     state: FSMContext,
     verification: EmailVerification | None,
 ) -> None:
-    await callback.answer()
     chat_id = callback.from_user.id
     match callback_data.field:
         case ProfileField.FIRST_NAME:
@@ -111,7 +109,6 @@ async def retry_save(
     link: MemberLink,
     card_images: CardImages,
 ) -> None:
-    await callback.answer()
     pending: dict[str, Any] | None = (await state.get_data()).get(PENDING_CHANGE)
     if not pending:
         member = await profiles.get(link.member_code)

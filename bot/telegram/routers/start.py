@@ -125,7 +125,6 @@ async def retry_join(
     user = callback.from_user
     chat_id = callback.message.chat.id if callback.message else user.id
     joined = await enrollment.resume(user.id)
-    await callback.answer()
     if joined is not None:
         await deliver_joined(bot, chat_id, joined, settings, card_images)
     elif link is not None:
