@@ -194,13 +194,15 @@ async def on_shutdown(**_kwargs: Any) -> None:
     log.info("Telegram side stopped")
 
 
-async def on_error(event: ErrorEvent, **_kwargs: Any) -> bool:
+async def on_error(event: ErrorEvent, bot: Bot) -> bool:
     """Anything unexpected: logged in full, and a plain apology to the user, never a trace."""
-    log.exception("Unhandled error in update %s", event.update.update_id, exc_info=event.exception)
+    log.error("Unhandled error in update %s", event.update.update_id, exc_info=event.exception)
     target = event.update.message or event.update.callback_query
     if target is not None:
         try:
-            await answer(target, _("Sorry, something went wrong on our side. Please try again."))
+            await answer(
+                bot, target, _("Sorry, something went wrong on our side. Please try again.")
+            )
         except Exception:
             log.warning("Could not send the apology for update %s", event.update.update_id)
     return True

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
 from aiogram.dispatcher.flags import get_flag
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject, User
 
@@ -25,15 +25,15 @@ SAVING_ACTIONS = frozenset({RetryAction.JOIN, RetryAction.PROFILE_SAVE})
 """Retries of work whose input the bot has kept ("Your details are saved")."""
 
 
-async def answer(event: TelegramObject, text: str, **kwargs: Any) -> None:
-    """Answer a message or a button press in the same chat."""
+async def answer(bot: Bot, event: TelegramObject, text: str, **kwargs: Any) -> None:
+    """Answer a message or a button press in the chat it came from."""
     if isinstance(event, Message):
-        await event.answer(text, **kwargs)
+        chat_id = event.chat.id
     elif isinstance(event, CallbackQuery):
-        if event.message is not None:
-            await event.bot.send_message(event.message.chat.id, text, **kwargs)  # type: ignore[union-attr]
-        else:
-            await event.bot.send_message(event.from_user.id, text, **kwargs)  # type: ignore[union-attr]
+        chat_id = event.message.chat.id if event.message is not None else event.from_user.id
+    else:
+        return
+    await bot.send_message(chat_id, text, **kwargs)
 
 
 class MemberLinkMiddleware(BaseMiddleware):
@@ -55,6 +55,7 @@ class MembersOnly(BaseMiddleware):
         if get_flag(data, "member") and data.get("link") is None:
             email_joining = data["verification"] is not None
             await answer(
+                data["bot"],
                 event,
                 join_help(data["settings"].program_name, email=email_joining),
                 reply_markup=join_keyboard(email=email_joining),
@@ -79,7 +80,7 @@ class PlatformErrors(BaseMiddleware):
                 "Platform error (%s) in %s: %s", type(exc).__name__, action.value, exc.message
             )
             text, markup = platform_failure(exc, action)
-            await answer(event, text, reply_markup=markup)
+            await answer(data["bot"], event, text, reply_markup=markup)
             return None
 
 
