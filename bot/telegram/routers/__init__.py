@@ -19,7 +19,5 @@ from bot.telegram.routers import (
 
 def get_routers() -> list[Router]:
     # Fresh routers each time: an aiogram Router can belong to one Dispatcher only.
-    return [
-        module.create_router()
-        for module in (start, email_join, balance, card, history, profile, language, forget)
-    ] + [fallback.create_router()]
+    features = (start, email_join, balance, card, history, profile, language, forget, fallback)
+    return [feature.create_router() for feature in features]

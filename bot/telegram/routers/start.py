@@ -48,15 +48,13 @@ async def start(
     )
 
 
-def _not_your_contact() -> str:
-    return _('That contact isn\'t yours. Please tap "{button}" to share your own number.').format(
-        button=_(JOIN_PHONE)
-    )
-
-
-async def forwarded_contact(message: Message, verification: EmailVerification | None) -> None:
+async def refuse_contact(message: Message, verification: EmailVerification | None) -> None:
+    """A phone counts only as the sender's own shared contact, never forwarded or typed."""
     await message.answer(
-        _not_your_contact(), reply_markup=join_keyboard(email=verification is not None)
+        _('That contact isn\'t yours. Please tap "{button}" to share your own number.').format(
+            button=_(JOIN_PHONE)
+        ),
+        reply_markup=join_keyboard(email=verification is not None),
     )
 
 
@@ -73,9 +71,7 @@ async def contact_shared(
     user = message.from_user
     assert contact is not None and user is not None
     if contact.user_id != user.id:
-        await message.answer(
-            _not_your_contact(), reply_markup=join_keyboard(email=verification is not None)
-        )
+        await refuse_contact(message, verification)
         return
     try:
         phone = normalize_contact_phone(contact.phone_number, settings.default_region)
@@ -95,12 +91,6 @@ async def contact_shared(
     )
     joined = await enrollment.join(user.id, request)
     await deliver_joined(bot, message.chat.id, joined, settings, card_images)
-
-
-async def typed_phone(message: Message, verification: EmailVerification | None) -> None:
-    await message.answer(
-        _not_your_contact(), reply_markup=join_keyboard(email=verification is not None)
-    )
 
 
 async def join_phone_as_text(message: Message, verification: EmailVerification | None) -> None:
@@ -168,9 +158,9 @@ async def deliver_joined(
 def create_router() -> Router:
     router = Router(name="start")
     router.message.register(start, CommandStart())
-    router.message.register(forwarded_contact, F.contact, F.forward_origin)
+    router.message.register(refuse_contact, F.contact, F.forward_origin)
     router.message.register(contact_shared, F.contact, flags={"retry": RetryAction.JOIN})
-    router.message.register(typed_phone, StateFilter(None), PhoneLikeText())
+    router.message.register(refuse_contact, StateFilter(None), PhoneLikeText())
     router.message.register(join_phone_as_text, ButtonText(JOIN_PHONE))
     router.callback_query.register(
         retry_join, Retry.filter(F.action == RetryAction.JOIN), flags={"retry": RetryAction.JOIN}
