@@ -21,19 +21,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 3
+MAX_WAIT = 60.0
+"""A longer ``retry_after`` fails at once: holding a member's chat that long helps nobody."""
 
 
 class FloodControl(BaseRequestMiddleware):
     """Session middleware: on ``TelegramRetryAfter`` wait ``retry_after`` seconds and send the
-    same call again, at most ``max_retries`` times per call; then the error goes up."""
+    same call again, at most ``max_retries`` times per call and never for more than
+    ``max_wait`` seconds at a time; then the error goes up."""
 
     def __init__(
         self,
         max_retries: int = MAX_RETRIES,
         *,
+        max_wait: float = MAX_WAIT,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self.max_retries = max_retries
+        self.max_wait = max_wait
         self._sleep = sleep
 
     async def __call__(
@@ -47,7 +52,7 @@ class FloodControl(BaseRequestMiddleware):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
-                if retries >= self.max_retries:
+                if retries >= self.max_retries or exc.retry_after > self.max_wait:
                     log.warning(
                         "Telegram flood limit: giving up %s after %d retries",
                         type(method).__name__,

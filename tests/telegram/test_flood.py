@@ -50,3 +50,13 @@ async def test_each_call_has_its_own_retries() -> None:
     await bot.send_message(1, "second")
     assert [sent.text for sent in session.sent] == ["first", "second"]
     assert len(waits) == 6
+
+
+async def test_a_wait_longer_than_a_minute_fails_at_once() -> None:
+    waits: list[float] = []
+    bot, session = bot_with_flood_control(waits)
+    session.retry_after = 3600
+    session.flood_errors = 1
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(1, "hello")
+    assert waits == []
