@@ -6,10 +6,13 @@ sandbox platform and the local Telegram stand-in with its browser chat page, all
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -19,10 +22,19 @@ from bot.loyalty.errors import LoyaltyError
 from bot.platforms import create_backend, embedded_platform
 from bot.sandbox.runner import serve
 
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+    from aiogram.types import TelegramObject
+
+    from bot.devtools.telegram_standin import TelegramStandIn
+
 log = logging.getLogger(__name__)
 
 STANDIN_TOKEN = "123456:local-standin-token"
 """The bot token used against the local Telegram stand-in (it is not a Telegram secret)."""
+
+DRAIN_SECONDS = 10.0
+"""How long a stop waits for updates already being handled (a flood wait may be among them)."""
 
 
 @dataclass(frozen=True)
@@ -32,52 +44,143 @@ class Running:
     web_url: str
     telegram_api_url: str | None
     """The Bot API base the bot talks to; ``None`` means Telegram's own (or the configured one)."""
+    standin: TelegramStandIn | None = None
+    """The local Telegram stand-in's driver, when it runs (tests act as its users through it)."""
+
+
+async def start_platform(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[Settings, LoyaltyBackend]:
+    """The platform client (and, on defaults, the sandbox it talks to); ``stack`` closes both."""
+    if settings.uses_embedded_platform:
+        settings = await stack.enter_async_context(embedded_platform(settings))
+    backend = create_backend(settings)
+    stack.push_async_callback(backend.aclose)
+    return settings, backend
 
 
 @asynccontextmanager
 async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, AsyncExitStack]]:
     """Start the platform (or its sandbox), the web server and, with no token, the stand-in."""
     async with AsyncExitStack() as stack:
-        if settings.uses_embedded_platform:
-            settings = await stack.enter_async_context(embedded_platform(settings))
-        backend = create_backend(settings)
-        stack.push_async_callback(backend.aclose)
-
+        settings, backend = await start_platform(settings, stack)
+        standin = None
         if settings.uses_embedded_telegram:
+            from bot.devtools.telegram_standin import STANDIN
             from bot.devtools.telegram_standin import create_app as create_standin
 
             # The stand-in is the root app: the Bot API lives at /bot<token>/, the page at /chat.
             web_app = create_standin(STANDIN_TOKEN)
+            standin = web_app[STANDIN]
         else:
             web_app = web.Application()
         web_url = await stack.enter_async_context(serve(web_app, settings.host, settings.port))
         telegram_api_url = web_url if settings.uses_embedded_telegram else None
-        yield Running(settings, backend, web_url, telegram_api_url), stack
+        yield Running(settings, backend, web_url, telegram_api_url, standin), stack
 
 
-async def run(settings: Settings) -> None:
+async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, Dispatcher]:
+    """Open the bot's database and build the Bot and the Dispatcher; ``stack`` closes them."""
     from bot.storage.database import open_database
     from bot.telegram.dispatcher import build_bot, build_dispatcher
 
+    db = await open_database(running.settings.database)
+    stack.push_async_callback(db.close)
+    token = None if running.telegram_api_url is None else STANDIN_TOKEN
+    bot = build_bot(running.settings, api_base_url=running.telegram_api_url, token=token)
+    stack.push_async_callback(bot.session.close)
+    dispatcher = build_dispatcher(running.settings, backend=running.backend, db=db)
+    return bot, dispatcher
+
+
+class UpdatesInFlight:
+    """Outer update middleware counting the updates being handled, so a stop can wait for them
+    before the session, the database and the platform client they use are closed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        self.count += 1
+        self._idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._idle.set()
+
+    async def wait_idle(self, seconds: float) -> bool:
+        """Wait until no update is being handled; ``False`` if some still are after ``seconds``."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+
+async def poll(
+    bot: Bot,
+    dispatcher: Dispatcher,
+    *,
+    handle_signals: bool = True,
+    drain_seconds: float = DRAIN_SECONDS,
+) -> None:
+    """Long-poll until Ctrl-C, SIGTERM or ``dispatcher.stop_polling()``; then let the updates
+    already being handled finish (aiogram does not wait for them) before returning."""
+    in_flight = UpdatesInFlight()
+    dispatcher.update.outer_middleware(in_flight)
+    try:
+        # The session stays open for the updates still in flight; the exit stack closes it.
+        await dispatcher.start_polling(bot, handle_signals=handle_signals, close_bot_session=False)
+    finally:
+        if handle_signals:
+            # aiogram leaves its handlers in place; without them a second Ctrl-C stops at once.
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with suppress(NotImplementedError, ValueError):
+                    loop.remove_signal_handler(signum)
+    if in_flight.count:
+        log.info("Finishing %d update(s) in progress", in_flight.count)
+    if not await in_flight.wait_idle(drain_seconds):
+        log.warning("Stopping with %d update(s) still in progress", in_flight.count)
+
+
+def announce(running: Running) -> None:
+    """What a person starting the bot needs: where to chat with it, and how to stop it."""
+    if running.telegram_api_url is not None:
+        print("Local Telegram stand-in: open the chat page in a browser:")
+        # On a line of its own, so it can be copied (and read by scripts) as it is.
+        print(f"{running.web_url}/chat")
+    else:
+        print("Talking to Telegram: open the chat with your bot in a Telegram app.")
+    print("Press Ctrl-C to stop.", flush=True)
+
+
+async def run(settings: Settings) -> None:
     async with start_services(settings) as (running, stack):
-        db = await open_database(settings.database)
-        stack.push_async_callback(db.close)
-        token = None if running.telegram_api_url is None else STANDIN_TOKEN
-        bot = build_bot(running.settings, api_base_url=running.telegram_api_url, token=token)
-        stack.push_async_callback(bot.session.close)
-        dispatcher = build_dispatcher(running.settings, backend=running.backend, db=db)
-        if running.telegram_api_url is not None:
-            print(f"Chat page (local Telegram stand-in): {running.web_url}/chat")
-        print("Press Ctrl-C to stop.")
-        await dispatcher.start_polling(bot)
+        bot, dispatcher = await start_telegram(running, stack)
+        announce(running)
+        await poll(bot, dispatcher)
 
 
 async def doctor(settings: Settings) -> int:
-    """Check the configuration and reach the platform; print a line per check."""
+    """Check the configuration and reach the platform; print a line per check.
+
+    It starts no web server, so it also works next to a running bot on the same port.
+    """
     print(f"configuration: ok (platform={settings.platform.value})")
-    async with start_services(settings) as (running, _):
+    async with AsyncExitStack() as stack:
+        _, backend = await start_platform(settings, stack)
         try:
-            campaigns = await running.backend.campaigns()
+            campaigns = await backend.campaigns()
         except LoyaltyError as exc:
             print(f"platform: FAILED ({type(exc).__name__}: {exc.message})")
             return 1
