@@ -9,15 +9,15 @@ import pytest
 from aiohttp import web
 from pydantic import AnyHttpUrl, SecretStr
 
-from bot.config import AltcraftSettings, ClientToolboxSettings, HttpSettings, Platform, Settings
-from bot.importing.chunking import ChunkLimits
-from bot.importing.csv_source import sniff
+from bot.config import AltcraftSettings, ClientToolboxSettings, HttpSettings
+from bot.importing.csv_source import CsvSource, sniff
 from bot.importing.mapping import ImportKind, guess_mapping
 from bot.importing.report import ImportSummary
 from bot.importing.runner import ChunkOutcome, Importer, ImportPlan
 from bot.importing.sending import ChunkSender
 from bot.loyalty.altcraft import AltcraftClient
 from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.loyalty.models import CampaignKind
 from bot.sandbox.altcraft import create_app as create_altcraft
 from bot.sandbox.altcraft import demo as altcraft_demo
 from bot.sandbox.clienttoolbox import create_app as create_clienttoolbox
@@ -70,8 +70,8 @@ async def ct_client(ct_url: str) -> AsyncIterator[ClientToolboxClient]:
 
 
 @pytest.fixture
-def altcraft_app(tmp_path: Path) -> web.Application:
-    return create_altcraft(tmp_path / "altcraft-sandbox.db")
+def altcraft_app() -> web.Application:
+    return create_altcraft(":memory:")
 
 
 @pytest.fixture
@@ -99,20 +99,6 @@ def checkpoints(database: Database) -> ImportCheckpoints:
     return ImportCheckpoints(database)
 
 
-def bot_settings(tmp_path: Path, **platform: object) -> Settings:
-    """Settings of a bot whose database lives in ``tmp_path`` (no ``.env`` is read)."""
-    values: dict[str, object] = {
-        "_env_file": None,
-        "database": tmp_path / "bot" / "loyalty-bot.db",
-        "platform": Platform.SANDBOX,
-    }
-    values.update(platform)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-RunImport = Callable[..., "AsyncIterator[ImportSummary]"]
-
-
 class ImportRun:
     """Runs ``Importer`` over a file the way the command does, with knobs for the tests."""
 
@@ -132,15 +118,13 @@ class ImportRun:
         chunk_size: int | None = None,
         concurrency: int = 2,
         dry_run: bool = False,
-        campaigns: dict[str, object] | None = None,
+        campaigns: dict[str, CampaignKind] | None = None,
         default_campaign: str = "",
         resend_in_doubt: bool = False,
         on_settled: Callable[[ChunkOutcome], None] | None = None,
         report: Path | None = None,
     ) -> ImportSummary:
         source_format = sniff(path)
-        from bot.importing.csv_source import CsvSource
-
         with CsvSource(path, source_format) as probe:
             header = probe.header
         plan = ImportPlan(
@@ -150,7 +134,7 @@ class ImportRun:
             mapping=guess_mapping(kind, header),
             platform=platform,
             target=target,
-            campaigns=campaigns,  # type: ignore[arg-type]
+            campaigns=campaigns,
             default_campaign=default_campaign,
             chunk_size=chunk_size,
             concurrency=concurrency,
@@ -172,6 +156,3 @@ class ImportRun:
 @pytest.fixture
 def run_import(checkpoints: ImportCheckpoints, tmp_path: Path) -> ImportRun:
     return ImportRun(checkpoints, tmp_path)
-
-
-__all__ = ["ChunkLimits", "ImportRun"]

@@ -6,6 +6,7 @@ from bot.importing.chunking import (
     ALTCRAFT_LIMITS,
     CLIENTTOOLBOX_LIMITS,
     ChunkLimits,
+    Entry,
     altcraft_member_size,
     make_chunks,
 )
@@ -32,7 +33,11 @@ def test_rows_are_cut_at_the_row_limit_and_ranges_cover_every_record() -> None:
 
 
 def test_refused_rows_ride_along_but_are_not_sent() -> None:
-    entries = [(0, member(0)), (1, RowProblem(3, "email: bad")), (2, member(2))]
+    entries: list[tuple[int, Entry]] = [
+        (0, member(0)),
+        (1, RowProblem(3, "email: bad")),
+        (2, member(2)),
+    ]
 
     (chunk,) = make_chunks(entries, ChunkLimits(rows=10))
 

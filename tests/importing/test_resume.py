@@ -69,30 +69,30 @@ async def test_an_import_stopped_by_the_platform_resumes_exactly_once(
     tmp_path: Path,
     fault: dict[str, Any],
 ) -> None:
-    path = write_members(tmp_path / "members.csv", 3_000, domain=DOMAIN)
+    path = write_members(tmp_path / "members.csv", 1_500, domain=DOMAIN)
     flaky = FaultAfter(members_sender(ct_client), ct_url, n=10, fault=fault)
 
-    first = await run_import(ImportKind.MEMBERS, path, flaky, chunk_size=100, concurrency=3)
+    first = await run_import(ImportKind.MEMBERS, path, flaky, chunk_size=50, concurrency=3)
     sent_first = {o.chunk.first_record for o in run_import.outcomes if o.sent}
     await clear_faults(ct_url)
     imported_first = await members_on_sandbox(ct_client)
     run_import.outcomes.clear()
     second = await run_import(
-        ImportKind.MEMBERS, path, members_sender(ct_client), chunk_size=100, concurrency=3
+        ImportKind.MEMBERS, path, members_sender(ct_client), chunk_size=50, concurrency=3
     )
     sent_second = {o.chunk.first_record for o in run_import.outcomes if o.sent}
 
     assert "unavailable" in first.stopped
-    assert 9 * 100 <= len(imported_first) < 3_000
+    assert 9 * 50 <= len(imported_first) < 1_500
     assert first.counts["created"] == len(imported_first)
     assert not second.stopped
     assert sent_first.isdisjoint(sent_second)
     assert second.resumed_records == len(imported_first)
-    assert dict(second.counts) == {"created": 3_000}
+    assert dict(second.counts) == {"created": 1_500}
     report = read_report(tmp_path / "members.report.csv")
-    assert [int(row["line"]) for row in report] == list(range(2, 3_002))
+    assert [int(row["line"]) for row in report] == list(range(2, 1_502))
     on_sandbox = await members_on_sandbox(ct_client)
-    assert len(on_sandbox) == 3_000 == len(set(on_sandbox))
+    assert len(on_sandbox) == 1_500 == len(set(on_sandbox))
 
 
 async def test_a_cancelled_import_finishes_what_is_in_flight_and_resumes(
@@ -101,7 +101,7 @@ async def test_a_cancelled_import_finishes_what_is_in_flight_and_resumes(
     checkpoints: ImportCheckpoints,
     tmp_path: Path,
 ) -> None:
-    path = write_members(tmp_path / "members.csv", 2_000, domain=DOMAIN)
+    path = write_members(tmp_path / "members.csv", 1_000, domain=DOMAIN)
     task: asyncio.Task[Any] | None = None
 
     def cancel_after_five(outcome: ChunkOutcome) -> None:
@@ -113,7 +113,7 @@ async def test_a_cancelled_import_finishes_what_is_in_flight_and_resumes(
             ImportKind.MEMBERS,
             path,
             members_sender(ct_client),
-            chunk_size=100,
+            chunk_size=50,
             concurrency=3,
             on_settled=cancel_after_five,
         )
@@ -124,15 +124,15 @@ async def test_a_cancelled_import_finishes_what_is_in_flight_and_resumes(
     record = await only_import(checkpoints)
     ranges = await checkpoints.ranges(record)
     second = await run_import(
-        ImportKind.MEMBERS, path, members_sender(ct_client), chunk_size=100, concurrency=3
+        ImportKind.MEMBERS, path, members_sender(ct_client), chunk_size=50, concurrency=3
     )
 
-    assert 500 <= len(imported_first) < 2_000
+    assert 250 <= len(imported_first) < 1_000
     assert all(item.state == "done" for item in ranges)
     assert sum(item.end_record - item.first_record for item in ranges) == len(imported_first)
     assert second.resumed_records == len(imported_first)
-    assert dict(second.counts) == {"created": 2_000}
-    assert len(await members_on_sandbox(ct_client)) == 2_000
+    assert dict(second.counts) == {"created": 1_000}
+    assert len(await members_on_sandbox(ct_client)) == 1_000
 
 
 async def only_import(checkpoints: ImportCheckpoints) -> int:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.importing.validation import (
+    DateOrder,
     FieldError,
     MemberRows,
     RowProblem,
@@ -23,7 +24,10 @@ from bot.importing.validation import (
 from bot.loyalty.models import CampaignKind, ImportOutcome, MemberImportRow, TransactionImportRow
 
 TODAY = dt.date(2025, 6, 1)
-BIRTH = {"earliest": dt.date(1900, 1, 1), "latest": TODAY}
+
+
+def birthday(text: str, order: DateOrder | None = None) -> dt.date:
+    return parse_date(text, order=order, earliest=dt.date(1900, 1, 1), latest=TODAY)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +50,7 @@ BIRTH = {"earliest": dt.date(1900, 1, 1), "latest": TODAY}
     ],
 )
 def test_common_date_forms_are_read(text: str, expected: dt.date) -> None:
-    assert parse_date(text, **BIRTH) == expected
+    assert birthday(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -65,13 +69,13 @@ def test_common_date_forms_are_read(text: str, expected: dt.date) -> None:
 )
 def test_ambiguous_or_absurd_dates_are_refused(text: str, reason: str) -> None:
     with pytest.raises(FieldError, match=reason):
-        parse_date(text, **BIRTH)
+        birthday(text)
 
 
 def test_date_order_settles_the_ambiguous_forms() -> None:
-    assert parse_date("04/03/2010", order="dmy", **BIRTH) == dt.date(2010, 3, 4)
-    assert parse_date("04/03/2010", order="mdy", **BIRTH) == dt.date(2010, 4, 3)
-    assert parse_date("13/03/2010", order="mdy", **BIRTH) == dt.date(2010, 3, 13)
+    assert birthday("04/03/2010", "dmy") == dt.date(2010, 3, 4)
+    assert birthday("04/03/2010", "mdy") == dt.date(2010, 4, 3)
+    assert birthday("13/03/2010", "mdy") == dt.date(2010, 3, 13)
 
 
 @given(st.dates(min_value=dt.date(1900, 1, 1), max_value=TODAY))
@@ -80,7 +84,7 @@ def test_every_date_written_unambiguously_reads_back(day: dt.date) -> None:
     if day.day > 12:
         forms += [day.strftime("%d/%m/%Y"), day.strftime("%m/%d/%Y")]
     for text in forms:
-        assert parse_date(text, **BIRTH) == day
+        assert birthday(text) == day
 
 
 @pytest.mark.parametrize(

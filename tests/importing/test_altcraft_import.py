@@ -1,0 +1,112 @@
+"""Members into the Altcraft sandbox through register_member_batch: per-row codes and the split."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.importing.mapping import ImportKind
+from bot.importing.sending import BackendMembers
+from bot.loyalty.altcraft import AltcraftClient
+from bot.sandbox.altcraft import STORE, create_app, demo
+from bot.sandbox.faults import Handler
+from bot.sandbox.runner import serve
+from tests.importing.conftest import FAST, ImportRun, altcraft_settings
+from tests.importing.exports import read_report, write_csv
+
+SEED_004 = (
+    "E-mail,First name\n"
+    "user1@example.com,Cleo\n"
+    "user2@example.com,Bob\n"
+    "nobody@example.com,Nobody\n"
+    "not-an-email,Bad\n"
+)
+
+
+async def test_seed_004_rows_answer_0_409_and_404(
+    altcraft_client: AltcraftClient, run_import: ImportRun, tmp_path: Path
+) -> None:
+    path = tmp_path / "members.csv"
+    path.write_text(SEED_004, encoding="utf-8")
+    assert await altcraft_client.find_member_by_email("user1@example.com") is None
+
+    summary = await run_import(
+        ImportKind.MEMBERS, path, BackendMembers(altcraft_client, []), platform="altcraft"
+    )
+
+    report = read_report(tmp_path / "members.report.csv")
+    assert [(row["line"], row["outcome"]) for row in report] == [
+        ("2", "created"),
+        ("3", "already a member"),
+        ("4", "not found"),
+        ("5", "invalid"),
+    ]
+    assert report[1]["message"] == "Member already exists"
+    assert report[2]["message"] == "Profile not found"
+    assert report[0]["member_code"] == "663a138cee44bb50a67115cd"
+    assert dict(summary.counts) == {
+        "created": 1,
+        "already a member": 1,
+        "not found": 1,
+        "invalid": 1,
+    }
+    cleo = await altcraft_client.find_member_by_email("user1@example.com")
+    assert cleo is not None and cleo.first_name == "Cleo"
+    assert await altcraft_client.find_member_by_email("nobody@example.com") is None
+
+
+PROFILES = 10_050
+
+
+class BatchRequests:
+    """Counts ``register_member_batch`` requests reaching the sandbox."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.endswith("/register_member_batch"):
+            self.count += 1
+        return await handler(request)
+
+
+@pytest.fixture
+async def counted_altcraft() -> AsyncIterator[tuple[AltcraftClient, BatchRequests]]:
+    app = create_app(":memory:")
+    store = app[STORE]
+    for number in range(PROFILES):
+        store.add_profile(demo.DB_ID, {"email": f"p{number}@split.example.com"})
+    requests = BatchRequests()
+    app.middlewares.append(requests.middleware)
+    async with serve(app) as url:
+        client = AltcraftClient(altcraft_settings(url), FAST)
+        yield client, requests
+        await client.aclose()
+
+
+async def test_more_than_ten_thousand_members_go_in_requests_of_ten_thousand(
+    counted_altcraft: tuple[AltcraftClient, BatchRequests],
+    run_import: ImportRun,
+    tmp_path: Path,
+) -> None:
+    client, requests = counted_altcraft
+    rows = ([f"p{number}@split.example.com"] for number in range(PROFILES))
+    path = write_csv(tmp_path / "members.csv", ["Email"], rows)
+
+    summary = await run_import(
+        ImportKind.MEMBERS,
+        path,
+        BackendMembers(client, []),
+        platform="altcraft",
+        chunk_size=25_000,
+    )
+
+    assert [len(outcome.chunk.entries) for outcome in run_import.outcomes] == [10_000, 50]
+    assert requests.count == 2
+    assert dict(summary.counts) == {"created": PROFILES}
+    last = await client.find_member_by_email(f"p{PROFILES - 1}@split.example.com")
+    assert last is not None
