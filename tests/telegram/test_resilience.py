@@ -269,3 +269,20 @@ async def test_a_refusal_is_translated_and_the_platform_text_only_logged(
     finally:
         await stop_bot(running)
         await backend.aclose()
+
+
+async def test_platform_down_while_saving_a_profile_change_keeps_it(
+    jane: TelegramUser, ct_backend: ClientToolboxClient, ct_sandbox_url: str
+) -> None:
+    await jane.share_contact(PHONE)
+    await jane.send("/profile")
+    await jane.press("🎂 Birthday")
+    await set_fault(ct_sandbox_url, error_status=502)
+    [told] = await jane.send("14.07.1970")
+    assert told.text == UNREACHABLE
+    await set_fault(ct_sandbox_url)
+    [saved] = await jane.press("🔄 Try again", on=told)
+    assert saved.text.startswith("✅ Saved.")
+    member = await ct_backend.find_member_by_phone(E164)
+    assert member is not None and member.birthday is not None
+    assert member.birthday.isoformat() == "1970-07-14"
