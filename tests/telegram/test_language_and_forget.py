@@ -127,3 +127,34 @@ async def test_startup_sets_the_commands_in_every_language(app: BotUnderTest) ->
     assert by_language["ru"][1].description == "Показать мою карту"
     assert by_language["es"][1].description == "Mostrar mi tarjeta"
     assert by_language[None][1].description == "Show my card"
+
+
+ODD_INPUTS = [
+    "/unknown_command",
+    "/start@rewards_bot extra words",
+    "<script>alert(1)</script>",
+    "🙂" * 300,
+    "x" * 4096,
+    "‮RTL override",
+    "  ",
+    "/cancel",
+    "/balance now please",
+]
+
+
+async def test_odd_input_always_gets_a_sensible_answer(
+    app: BotUnderTest, jane: TelegramUser
+) -> None:
+    for phase in ("visitor", "member", "editing"):
+        if phase == "member":
+            await jane.share_contact("12025550143")
+        if phase == "editing":
+            await jane.send("/profile")
+            await jane.press("✏️ First name")
+        for text in ODD_INPUTS:
+            answers = await jane.send(text)
+            assert answers, (phase, text)
+            assert all("went wrong" not in answer.text for answer in answers), (phase, text)
+            if phase == "editing" and not text.startswith("/"):
+                await jane.send("/profile")
+                await jane.press("✏️ First name")
