@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from bot.storage.database import Database
+from bot.storage.links import erase_link_data
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
 _USER_TABLES = ("member_links", "user_languages", "email_codes", "pending_joins")
@@ -170,14 +171,18 @@ class MemberLinks:
         """Erase everything the bot keeps about the user, in every table, in one transaction.
 
         That is the link, the language, a pending email code, a pending join, the user's
-        FSM state and data in every chat, and the cached images of the linked card.
+        FSM state and data in every chat, the cached images of the linked card, and their
+        signup-link data (``erase_link_data``).
         Returns the number of rows erased.
         """
         erased = 0
         async with self._database.transaction() as tx:
             link = await tx.fetch_one(
-                "SELECT card_number FROM member_links WHERE telegram_user_id = ?",
+                "SELECT card_number, member_code FROM member_links WHERE telegram_user_id = ?",
                 (telegram_user_id,),
+            )
+            erased += await erase_link_data(
+                tx, telegram_user_id, None if link is None else link["member_code"]
             )
             if link is not None and link["card_number"]:
                 erased += await tx.execute(

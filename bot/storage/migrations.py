@@ -203,4 +203,101 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=5,
+        name="signup links, their attempts, visits, joins, bonuses and attributions",
+        statements=(
+            # Links are looked up by the SHA-256 of the token; the token is kept for printing.
+            """
+            CREATE TABLE signup_links (
+                id INTEGER PRIMARY KEY,
+                token TEXT NOT NULL UNIQUE,
+                token_digest TEXT NOT NULL UNIQUE,
+                campaign_id TEXT,
+                source TEXT NOT NULL,
+                bonus TEXT,
+                expires_at TEXT,
+                max_uses INTEGER CHECK (max_uses IS NULL OR max_uses >= 1),
+                uses INTEGER NOT NULL DEFAULT 0,
+                disabled_at TEXT,
+                note TEXT NOT NULL DEFAULT '',
+                member_code TEXT,
+                created_at TEXT NOT NULL,
+                CHECK (uses >= 0 AND (max_uses IS NULL OR uses <= max_uses))
+            )
+            """,
+            "CREATE INDEX signup_links_by_source ON signup_links (source)",
+            # Every /start with a payload, valid or not; link_id is NULL for forged ones.
+            """
+            CREATE TABLE link_attempts (
+                id INTEGER PRIMARY KEY,
+                link_id INTEGER REFERENCES signup_links (id),
+                telegram_user_id INTEGER,
+                outcome TEXT NOT NULL CHECK (outcome IN (
+                    'valid', 'member', 'forged', 'unknown', 'expired', 'disabled', 'used_up'
+                )),
+                at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX link_attempts_by_user ON link_attempts (telegram_user_id)",
+            # The link a visitor opened, kept until their join completes.
+            """
+            CREATE TABLE link_visits (
+                telegram_user_id INTEGER PRIMARY KEY,
+                link_id INTEGER NOT NULL REFERENCES signup_links (id),
+                attempt_id INTEGER NOT NULL REFERENCES link_attempts (id),
+                opened_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE link_signups (
+                id INTEGER PRIMARY KEY,
+                link_id INTEGER NOT NULL REFERENCES signup_links (id),
+                attempt_id INTEGER REFERENCES link_attempts (id),
+                telegram_user_id INTEGER,
+                planned_member_code TEXT,
+                member_code TEXT,
+                bonus_in_create INTEGER NOT NULL DEFAULT 0,
+                state TEXT NOT NULL CHECK (state IN ('claimed', 'joined')),
+                claimed_at TEXT NOT NULL,
+                joined_at TEXT
+            )
+            """,
+            """
+            CREATE UNIQUE INDEX link_signups_one_claim_per_user
+            ON link_signups (telegram_user_id) WHERE state = 'claimed'
+            """,
+            "CREATE INDEX link_signups_by_member ON link_signups (member_code)",
+            # One bonus per member and campaign, written before the platform is asked to pay.
+            """
+            CREATE TABLE signup_bonuses (
+                member_code TEXT NOT NULL,
+                campaign_id TEXT NOT NULL,
+                signup_id INTEGER NOT NULL REFERENCES link_signups (id),
+                amount TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN (
+                    'in_create', 'sending', 'doubt', 'credited', 'failed'
+                )),
+                marker TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (member_code, campaign_id)
+            )
+            """,
+            "CREATE INDEX signup_bonuses_by_signup ON signup_bonuses (signup_id)",
+            """
+            CREATE TABLE member_attributions (
+                member_code TEXT PRIMARY KEY,
+                link_id INTEGER NOT NULL REFERENCES signup_links (id),
+                attributed_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE installation_secrets (
+                name TEXT PRIMARY KEY,
+                value TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 )

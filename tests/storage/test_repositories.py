@@ -21,6 +21,7 @@ from bot.storage import (
     SQLiteStorage,
     open_database,
 )
+from bot.storage.links import LinkOutcome, LinkRepository, NewLink
 from bot.storage.migrations import MIGRATIONS, Migration
 from tests.storage.conftest import FakeClock
 
@@ -145,6 +146,15 @@ async def _remember_everything_about(
     ):
         await fsm.set_state(key, "Enrollment:phone")
         await fsm.set_data(key, {"email": f"{user_id}@example.com"})
+    # A join through a signup link in progress, and another link opened since.
+    signup_links = LinkRepository(database)
+    for token in (f"first-{user_id}", f"second-{user_id}"):
+        opened = await signup_links.add(NewLink(token=token, campaign_id=None, source="poster"))
+        await signup_links.record_attempt(
+            LinkOutcome.VALID, telegram_user_id=user_id, link_id=opened.id, visit=True
+        )
+        if token.startswith("first"):
+            await signup_links.claim(user_id, f"{member_code}-planned", bonus_in_create=False)
 
 
 async def _rows_mentioning(database: Database, user_id: int, card_number: str) -> dict[str, int]:
