@@ -76,15 +76,17 @@ async def send_code(
     try:
         await verification.start(message.from_user.id, email, code_mail(settings.program_name))
     except DeliveryFailed:
-        await message.answer(
-            _("We couldn't send an email just now. Please check the address or try again later.")
-        )
+        await message.answer(could_not_send())
         return False
     except TooManyCodes:
         await message.answer(too_many_codes())
         return False
     await message.answer(code_sent_text(email, verification), reply_markup=cancel_inline())
     return True
+
+
+def could_not_send() -> str:
+    return _("We couldn't send an email just now. Please check the address or try again later.")
 
 
 def too_many_codes() -> str:
@@ -190,7 +192,11 @@ async def resend(
 ) -> None:
     user = callback.from_user
     chat_id = callback.message.chat.id if callback.message else user.id
-    result = await verification.resend(user.id, code_mail(settings.program_name))
+    try:
+        result = await verification.resend(user.id, code_mail(settings.program_name))
+    except DeliveryFailed:
+        await bot.send_message(chat_id, could_not_send())
+        return
     if result.status is ResendStatus.SENT:
         await bot.send_message(
             chat_id,
