@@ -240,7 +240,8 @@ class EmailVerification:
         await self._codes.start(user_id, email, hashed, expires_at)
         try:
             await self.sender.send(compose(email, code))
-        except DeliveryFailed:
+        except DeliveryFailed as exc:
+            log.warning("Could not send a code to %s: %s", mask_email(email), exc)
             await self._codes.clear(user_id)
             raise
 
@@ -258,7 +259,11 @@ class EmailVerification:
         resends = await self._codes.count_resend(user_id, hashed, expires_at)
         if resends is None:
             return ResendResult(ResendStatus.NO_CODE)
-        await self.sender.send(compose(pending.email, code))
+        try:
+            await self.sender.send(compose(pending.email, code))
+        except DeliveryFailed as exc:
+            log.warning("Could not send a new code to %s: %s", mask_email(pending.email), exc)
+            raise
         return ResendResult(
             ResendStatus.SENT, email=pending.email, resends_left=self.max_resends - resends
         )
