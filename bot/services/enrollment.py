@@ -14,6 +14,8 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
+from typing import Protocol
 
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import AlreadyExists
@@ -67,6 +69,35 @@ class Joined:
     link: MemberLink
     created: bool
     """True when the join created the member, False when an existing one was found."""
+    signup_bonus: Decimal | None = None
+    """The signup link's bonus credited with this join, if any."""
+
+
+@dataclass(frozen=True)
+class SignupOffer:
+    """What the signup link a visitor opened adds to their join."""
+
+    campaign_id: str | None
+    """Joined first, so a create's ``signup_bonus`` is credited in it."""
+    signup_bonus: Decimal | None
+    """Credited by the create itself; ``None`` when the link pays nothing that way."""
+
+
+class SignupHook(Protocol):
+    """Applies a signup link to a join (``bot.services.signup_links.SignupJoins``)."""
+
+    async def begin(
+        self, telegram_user_id: int, member_code: str, *, first_attempt: bool
+    ) -> SignupOffer | None:
+        """Before a join attempt's platform calls: what the user's link adds, if any."""
+        ...
+
+    async def finish(
+        self, telegram_user_id: int, member: Member, *, created: bool
+    ) -> Decimal | None:
+        """After the account is linked; returns the bonus credited. Never raises platform
+        errors."""
+        ...
 
 
 async def find_by_contact(backend: LoyaltyBackend, request: JoinRequest) -> Member | None:
@@ -86,6 +117,7 @@ async def find_or_enroll(
     code: str,
     campaign_ids: Sequence[str],
     retried: bool,
+    signup_bonus: Decimal | None = None,
 ) -> tuple[Member, bool]:
     """The member for a proven contact: ours from an earlier try, an existing one, or a new one.
 
@@ -105,6 +137,7 @@ async def find_or_enroll(
         phone=request.phone,
         email=request.email,
         campaign_ids=tuple(campaign_ids),
+        signup_bonus=signup_bonus,
     )
     try:
         return await backend.enroll(new_member), True
@@ -127,6 +160,7 @@ class Enrollment:
         campaign_ids: Sequence[str] = (),
         clock: Callable[[], dt.datetime],
         code_factory: Callable[[], str] = new_member_code,
+        signups: SignupHook | None = None,
     ) -> None:
         self._backend = backend
         self._links = links
@@ -135,6 +169,7 @@ class Enrollment:
         self._campaign_ids = tuple(campaign_ids)
         self._clock = clock
         self._code_factory = code_factory
+        self._signups = signups
 
     async def _campaign_ids_to_join(self) -> list[str]:
         if self._campaign_ids:
@@ -182,6 +217,14 @@ class Enrollment:
         user_id = pending.telegram_user_id
         request = JoinRequest.from_json(pending.payload_json)
         campaign_ids = await self._campaign_ids_to_join()
+        offer = None
+        if self._signups is not None:
+            offer = await self._signups.begin(
+                user_id, pending.member_code, first_attempt=pending.attempts == 0
+            )
+        if offer is not None and offer.campaign_id:
+            linked = offer.campaign_id
+            campaign_ids = [linked, *(other for other in campaign_ids if other != linked)]
         await self._joins.record_attempt(user_id, self._clock() + RETRY_DELAY)
         member, created = await find_or_enroll(
             self._backend,
@@ -189,6 +232,7 @@ class Enrollment:
             code=pending.member_code,
             campaign_ids=campaign_ids,
             retried=pending.attempts > 0,
+            signup_bonus=None if offer is None else offer.signup_bonus,
         )
         return await self._link(user_id, member, created=created, request=request)
 
@@ -199,7 +243,10 @@ class Enrollment:
             member = member.model_copy(update={"first_name": request.first_name})
         link = await self._relink(user_id, member)
         await self._joins.complete(user_id)
-        return Joined(member=member, link=link, created=created)
+        bonus = None
+        if self._signups is not None:
+            bonus = await self._signups.finish(user_id, member, created=created)
+        return Joined(member=member, link=link, created=created, signup_bonus=bonus)
 
     async def _relink(self, user_id: int, member: Member) -> MemberLink:
         """Link after fresh proof: the proof moves a link that stood elsewhere."""

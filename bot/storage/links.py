@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -295,9 +295,16 @@ class LinkRepository:
         return None if row is None else _link_from_row(row)
 
     async def claim(
-        self, telegram_user_id: int, planned_member_code: str, *, bonus_in_create: bool
+        self,
+        telegram_user_id: int,
+        planned_member_code: str,
+        *,
+        bonus_campaigns: Collection[str] = (),
     ) -> Claim | None:
         """Take a use of the user's visited link for their join, once.
+
+        The link's bonus rides on the new member's create when its campaign is one of
+        ``bonus_campaigns``; otherwise it is paid after the join, if at all.
 
         Called again for the same join (a retry), it answers the claim already taken. A link
         that can no longer be used (expired, disabled, used up meanwhile) claims nothing: the
@@ -343,7 +350,7 @@ class LinkRepository:
                 )
                 return None
             link = _link_from_row(link_row)
-            with_bonus = bonus_in_create and _pays_bonus(link)
+            with_bonus = _pays_bonus(link) and link.campaign_id in bonus_campaigns
             row = await tx.fetch_one(
                 "INSERT INTO link_signups (link_id, attempt_id, telegram_user_id, "
                 "planned_member_code, bonus_in_create, state, claimed_at) "

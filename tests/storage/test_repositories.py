@@ -154,7 +154,7 @@ async def _remember_everything_about(
             LinkOutcome.VALID, telegram_user_id=user_id, link_id=opened.id, visit=True
         )
         if token.startswith("first"):
-            await signup_links.claim(user_id, f"{member_code}-planned", bonus_in_create=False)
+            await signup_links.claim(user_id, f"{member_code}-planned")
 
 
 async def _rows_mentioning(database: Database, user_id: int, card_number: str) -> dict[str, int]:
