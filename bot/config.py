@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     telegram_api_url: AnyHttpUrl | None = None
     """Base URL of a self-hosted Bot API server; empty means Telegram's own."""
+    bot_username: str = ""
+    """The bot's @username for signup links; empty means asked from Telegram (``getMe``)
+    at start (the local stand-in's ``great_widgets_bot`` when there is no token)."""
+    links_secret: SecretStr | None = None
+    """Key that signs signup-link tokens; empty means a random key kept in the database.
+    Changing it invalidates every link made before."""
 
     program_name: str = "Great Widgets Rewards"
     campaign_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
