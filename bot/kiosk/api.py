@@ -60,7 +60,7 @@ class KioskContext:
 
 
 CONTEXT = web.AppKey("kiosk_context", KioskContext)
-KIOSK = "kiosk"
+KIOSK = web.RequestKey("kiosk", Kiosk)
 
 
 class ApiError(Exception):
@@ -84,8 +84,7 @@ def wording(request: web.Request) -> Wording:
 
 
 def _kiosk(request: web.Request) -> Kiosk:
-    kiosk: Kiosk = request[KIOSK]
-    return kiosk
+    return request[KIOSK]
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -26,22 +26,19 @@ PAGE_WORDS: dict[str, str] = {
     "join": N_("Join"),
     "join_title": N_("Join with your phone or email"),
     "join_hint": N_("Scan with your phone's camera to join in Telegram"),
-    "join_here": N_("No phone with you? Join here"),
+    "join_here": N_("Join on this screen"),
     "card_number": N_("Card number"),
-    "phone_or_email": N_("Phone or email"),
     "phone": N_("Phone"),
     "email": N_("Email"),
     "show": N_("Show my balance"),
     "create_card": N_("Create my card"),
     "cancel": N_("Cancel"),
-    "back": N_("Back"),
     "done": N_("Done"),
     "delete": N_("Delete"),
     "clear": N_("Clear"),
     "looking": N_("One moment…"),
     "camera_off": N_("The camera is off. Use the scanner or type your card number."),
     "back_in": N_("Back to the start in {seconds} s"),
-    "your_balances": N_("Your balances"),
     "available_now": N_("Available now"),
     "no_balances": N_("No balances yet."),
     "welcome_card": N_("Welcome! Here is your card"),
@@ -63,7 +60,6 @@ PAGE_WORDS: dict[str, str] = {
     "quantity": N_("Quantity"),
     "confirm": N_("Confirm"),
     "receipt": N_("Receipt"),
-    "transaction": N_("Transaction {id}"),
     "pair_title": N_("This screen is not set up yet"),
     "pair_hint": N_(
         "Ask the manager to run “loyalty-bot kiosk add” and open the link it prints on this "
@@ -86,7 +82,6 @@ ERRORS: dict[str, str] = {
     "visit_ended": N_("Please scan the card again."),
     "staff_only": N_("Staff mode has ended. Please enter the PIN again."),
     "no_staff_mode": N_("Staff mode is not set up on this kiosk."),
-    "wrong_pin": N_("Wrong PIN."),
     "invalid_action": N_("Please check the amount and try again."),
     "refused": N_("The rewards system refused this (for example, not enough balance)."),
     "not_paired": N_("This kiosk is not set up."),
@@ -167,7 +162,7 @@ class Wording:
     def reward(self, reward: Reward, kind: CampaignKind) -> str:
         return f"{reward.description} ({self._units(reward.cost, kind, None)})"
 
-    def headline(self, line: BalanceLine) -> str:
+    def headline(self, line: BalanceLine, *, item_separator: str = "\n") -> str:
         match line.kind:
             case CampaignKind.POINTS:
                 head = self.points(line.amount)
@@ -181,7 +176,7 @@ class Wording:
             case CampaignKind.BUYX:
                 if not line.items:
                     return self._("nothing yet")
-                return " · ".join(
+                return item_separator.join(
                     f"{item.item} {item.current} / {item.buy_amount}"
                     if item.buy_amount
                     else f"{item.item} {item.current}"
@@ -259,7 +254,8 @@ class Wording:
         if receipt.deducted:
             parts.append("−" + self._units(abs(receipt.deducted), kind, campaign))
         if line is not None:
-            parts.append(self._("Balance: {balance}").format(balance=self.headline(line)))
+            balance = self.headline(line, item_separator=" · ")
+            parts.append(self._("Balance: {balance}").format(balance=balance))
         return " · ".join(parts)
 
     @staticmethod

@@ -790,17 +790,24 @@
     buildKeypad($("pin-keypad"), ["clear", "0", "delete"]);
   }
 
+  async function pairFromAddress() {
+    const code = new URLSearchParams(location.hash.slice(1)).get("pair");
+    if (!code) return true;
+    // The pairing code is used once: keep it out of the history and the address bar.
+    history.replaceState(null, "", location.pathname + location.search);
+    forgetMember();
+    return pair(code);
+  }
+
   async function start() {
     wire();
     await loadWords(null);
     state.key = localStorage.getItem(KEY_STORE);
-    const hash = new URLSearchParams(location.hash.slice(1));
-    const code = hash.get("pair");
-    if (code) {
-      // The pairing code is used once: keep it out of the history and the address bar.
-      history.replaceState(null, "", location.pathname + location.search);
-      if (!(await pair(code))) return;
-    }
+    // A pairing link opened on a kiosk page that is already open.
+    window.addEventListener("hashchange", async () => {
+      if ((await pairFromAddress()) && (await loadSession())) show("idle");
+    });
+    if (!(await pairFromAddress())) return;
     if (!state.key) {
       show("pairing");
       return;
