@@ -14,7 +14,9 @@ recorded when the join completes), and it links a member through a personal link
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -72,6 +74,7 @@ BONUS_KINDS = frozenset({CampaignKind.POINTS, CampaignKind.GIFTCARD})
 BONUS_RETRY_AFTER = dt.timedelta(minutes=5)
 """A bonus send with no outcome recorded for this long is treated as in doubt."""
 BONUS_HISTORY_DEPTH = 100
+SETTLE_OWED_EVERY = 300.0
 
 
 def looks_like_payload(text: str) -> bool:
@@ -156,6 +159,11 @@ class LinkOpening:
     """The link, for ``VALID`` and ``MEMBER``."""
     link_id: int | None = None
     attempt_id: int | None = None
+
+    @property
+    def personal(self) -> bool:
+        """A usable personal link: it links whoever opened it to its member."""
+        return self.outcome is LinkOutcome.VALID and self.link is not None and self.link.personal
 
 
 class StatsGrouping(StrEnum):
@@ -453,6 +461,29 @@ class SignupJoins:
         self._catalog = catalog
         self._members = members
         self._clock = clock
+        self._settling: asyncio.Task[None] | None = None
+
+    def start_settling(self, every: float = SETTLE_OWED_EVERY) -> None:
+        """Check and pay owed bonuses now and then in the background (bot start-up)."""
+        if self._settling is None or self._settling.done():
+            self._settling = asyncio.create_task(self._keep_settling(every))
+
+    async def stop_settling(self) -> None:
+        task, self._settling = self._settling, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_settling(self, every: float) -> None:
+        while True:
+            try:
+                await self.settle_owed()
+            except LoyaltyError as exc:
+                log.info("Owed signup bonuses wait: %s", exc.message)
+            except Exception:
+                log.exception("Settling owed signup bonuses failed; trying again later")
+            await asyncio.sleep(every)
 
     async def begin(
         self, telegram_user_id: int, member_code: str, *, first_attempt: bool

@@ -29,6 +29,7 @@ from bot.loyalty.base import LoyaltyBackend
 from bot.services.catalog import CampaignCatalog
 from bot.services.enrollment import Enrollment
 from bot.services.profiles import Profiles
+from bot.services.signup_links import SignupJoins, SignupLinks
 from bot.services.verification import (
     CodeSender,
     EmailVerification,
@@ -39,6 +40,7 @@ from bot.storage.cards import CardImages
 from bot.storage.database import Database
 from bot.storage.fsm import SQLiteStorage
 from bot.storage.joins import PendingJoins
+from bot.storage.links import LinkRepository
 from bot.storage.members import MemberLinks
 from bot.storage.timestamps import Clock, utc_now
 from bot.storage.verification import EmailCodes
@@ -124,10 +126,19 @@ def build_dispatcher(
 
     Dependencies reach handlers by name through ``workflow_data``: ``settings``, ``backend``,
     ``links``, ``card_images``, ``catalog``, ``enrollment``, ``profiles``, ``verification``
-    (``None`` when email joining is off), ``languages`` and ``clock``.
+    (``None`` when email joining is off), ``languages``, ``clock``, ``signup_links`` and
+    ``signup_joins``.
     """
     links = MemberLinks(db, clock=clock)
     catalog = CampaignCatalog(backend, clock=clock)
+    link_repository = LinkRepository(db, clock=clock)
+    signup_links = SignupLinks(
+        link_repository,
+        bot_username=settings.bot_username,
+        clock=clock,
+        secret=settings.links_secret.get_secret_value() if settings.links_secret else None,
+    )
+    signup_joins = SignupJoins(link_repository, backend, catalog, links, clock=clock)
     sender = code_sender or default_code_sender(settings)
     verification = (
         EmailVerification(EmailCodes(db, clock=clock), sender, clock=clock) if sender else None
@@ -153,7 +164,10 @@ def build_dispatcher(
             catalog,
             campaign_ids=settings.campaign_ids,
             clock=clock,
+            signups=signup_joins,
         ),
+        signup_links=signup_links,
+        signup_joins=signup_joins,
         profiles=Profiles(backend, links),
         verification=verification,
         languages=languages,
@@ -170,7 +184,9 @@ def build_dispatcher(
     dispatcher.include_routers(*get_routers())
     dispatcher.errors.register(on_error)
     dispatcher.startup.register(on_startup)
+    dispatcher.startup.register(start_signup_links)
     dispatcher.shutdown.register(on_shutdown)
+    dispatcher.shutdown.register(stop_signup_links)
     return dispatcher
 
 
@@ -188,6 +204,18 @@ async def set_commands(bot: Bot, i18n: I18n, languages: tuple[str, ...]) -> None
 async def on_startup(bot: Bot, i18n: I18n, languages: tuple[str, ...]) -> None:
     await set_commands(bot, i18n, languages)
     log.info("Telegram side ready in %s", ", ".join(languages))
+
+
+async def start_signup_links(
+    bot: Bot, signup_links: SignupLinks, signup_joins: SignupJoins
+) -> None:
+    if not signup_links.bot_username:
+        signup_links.bot_username = (await bot.me()).username or ""
+    signup_joins.start_settling()
+
+
+async def stop_signup_links(signup_joins: SignupJoins) -> None:
+    await signup_joins.stop_settling()
 
 
 async def on_shutdown(**_kwargs: Any) -> None:

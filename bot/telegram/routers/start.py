@@ -6,13 +6,14 @@ import logging
 from html import escape
 
 from aiogram import Bot, F, Router
-from aiogram.filters import CommandStart, StateFilter
+from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.config import Settings
 from bot.services.contacts import InvalidPhone, normalize_contact_phone
 from bot.services.enrollment import Enrollment, Joined, JoinRequest
+from bot.services.signup_links import SignupJoins, SignupLinks
 from bot.services.verification import EmailVerification
 from bot.storage.cards import CardImages
 from bot.storage.members import MemberLink
@@ -28,13 +29,31 @@ log = logging.getLogger(__name__)
 
 async def start(
     message: Message,
+    bot: Bot,
     state: FSMContext,
+    command: CommandObject,
     link: MemberLink | None,
     settings: Settings,
     verification: EmailVerification | None,
+    signup_links: SignupLinks,
+    signup_joins: SignupJoins,
+    card_images: CardImages,
 ) -> None:
-    # A payload (``/start <token>``) is untrusted and not used yet: it gets the plain welcome.
     await state.clear()
+    user = message.from_user
+    opening = None
+    if command.args and user is not None:
+        # Untrusted: only a token this bot signed resolves to a link; anything else is counted
+        # and gets the plain welcome.
+        member_code = link.member_code if link is not None else None
+        opening = await signup_links.open(user.id, command.args, member_code=member_code)
+    if link is not None and user is not None:
+        await signup_joins.settle_member(user.id, link.member_code)
+    if link is None and user is not None and opening is not None and opening.personal:
+        joined = await signup_joins.link_personal(user.id, opening)
+        if joined is not None:
+            await deliver_joined(bot, message.chat.id, joined, settings, card_images)
+            return
     if link is not None:
         name = link.first_name or (message.from_user.first_name if message.from_user else "")
         await message.answer(
