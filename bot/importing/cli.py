@@ -235,7 +235,13 @@ async def _import(
 ) -> int:
     from bot.importing.csv_source import SourceIdentity
     from bot.importing.report import ImportProgress
-    from bot.importing.runner import Importer, ImportPlan, checkpoint_key
+    from bot.importing.runner import (
+        ImportConflict,
+        Importer,
+        ImportPlan,
+        checkpoint_key,
+        earlier_imports,
+    )
     from bot.loyalty.errors import LoyaltyError
     from bot.storage.database import open_database
     from bot.storage.imports import ImportCheckpoints
@@ -279,13 +285,19 @@ async def _import(
             if checkpoints is not None and args.restart:
                 identity = SourceIdentity.of(prepared.path)
                 key = checkpoint_key(identity, prepared.kind, prepared.mapping, plan.target)
-                if await checkpoints.discard(key):
-                    notes.append("an earlier run of this import was forgotten (--restart)")
+                earlier = await earlier_imports(checkpoints, plan, identity)
+                forgotten = [await checkpoints.discard(record.key) for record in earlier]
+                if any(forgotten) or await checkpoints.discard(key):
+                    notes.append("earlier runs of this import were forgotten (--restart)")
             with ImportProgress(prepared.size, console=console) as progress:
                 importer = Importer(
                     plan, None if args.dry_run else sender, checkpoints, progress=progress
                 )
-                summary = await importer.run(prepared.report_path)
+                try:
+                    summary = await importer.run(prepared.report_path)
+                except ImportConflict as exc:
+                    console.print(f"[red]import:[/red] {exc}", highlight=False)
+                    return EXIT_USAGE
         finally:
             if database is not None:
                 await database.close()

@@ -54,6 +54,11 @@ IN_DOUBT = (
 )
 
 
+class ImportConflict(Exception):
+    """An earlier import of the same file into the same platform exists under another key
+    (the file or the mapping changed): starting afresh could send its rows a second time."""
+
+
 @dataclass(frozen=True)
 class ImportPlan:
     kind: ImportKind
@@ -74,6 +79,28 @@ class ImportPlan:
     resend_in_doubt: bool = False
     options: Mapping[str, object] = field(default_factory=dict)
     """Options that shape what is sent, kept with the checkpoint to compare on resume."""
+
+
+def plan_options(plan: ImportPlan) -> str:
+    """What is kept with the checkpoint: the options and the target, as JSON."""
+    options = {**plan.options, "target": plan.target}
+    return json.dumps(options, sort_keys=True, default=str)
+
+
+async def earlier_imports(
+    checkpoints: ImportCheckpoints, plan: ImportPlan, identity: SourceIdentity
+) -> list[ImportRecord]:
+    """Imports of the same file path, kind and target (any key)."""
+    found = await checkpoints.of_source(identity.path, plan.kind.value)
+    return [record for record in found if _target_of(record) == plan.target]
+
+
+def _target_of(record: ImportRecord) -> str:
+    try:
+        options = json.loads(record.options)
+    except ValueError:
+        return ""
+    return str(options.get("target", "")) if isinstance(options, dict) else ""
 
 
 def checkpoint_key(
@@ -189,7 +216,17 @@ class Importer:
             return _Ranges(()), _Ranges(())
         identity = SourceIdentity.of(plan.path)
         key = checkpoint_key(identity, plan.kind, plan.mapping, plan.target)
-        options = json.dumps(dict(plan.options), sort_keys=True, default=str)
+        options = plan_options(plan)
+        if await self._checkpoints.get(key) is None:
+            earlier = await earlier_imports(self._checkpoints, plan, identity)
+            if earlier:
+                raise ImportConflict(
+                    f"{plan.path} was imported before into the same platform "
+                    f"({earlier[-1].started_at:%Y-%m-%d %H:%M} UTC), and the file or the "
+                    "mapping has changed since: importing it afresh may send rows that were "
+                    "imported then a second time. Import only the new rows (a file of its "
+                    "own), or pass --restart to start over anyway."
+                )
         record, resumed = await self._checkpoints.start(
             key, kind=plan.kind.value, source=identity.path, options=options
         )

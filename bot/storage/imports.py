@@ -72,6 +72,13 @@ class ImportCheckpoints:
         row = await self._database.fetch_one("SELECT * FROM imports WHERE key = ?", (key,))
         return None if row is None else _import_from_row(row)
 
+    async def of_source(self, source: str, kind: str) -> list[ImportRecord]:
+        """Every import of this file path and kind, whatever its key, oldest first."""
+        rows = await self._database.fetch_all(
+            "SELECT * FROM imports WHERE source = ? AND kind = ? ORDER BY id", (source, kind)
+        )
+        return [_import_from_row(row) for row in rows]
+
     async def start(
         self, key: str, *, kind: str, source: str, options: str
     ) -> tuple[ImportRecord, bool]:

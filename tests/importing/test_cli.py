@@ -182,3 +182,24 @@ def test_the_command_imports_into_the_embedded_sandbox(tmp_path: Path) -> None:
     assert f"report: {tmp_path / 'members.report.csv'}" in done.stdout
     assert len(read_report(tmp_path / "members.report.csv")) == 30
     assert (tmp_path / "data" / "sandbox-clienttoolbox.db").exists()
+
+
+async def test_a_changed_file_is_not_imported_afresh_without_restart(
+    ct_url: str, tmp_path: Path
+) -> None:
+    settings = settings_for(ct_url, tmp_path)
+    header = ["Card", "Amount"]
+    path = write_csv(tmp_path / "sales.csv", header, [[demo.JANE_CARD, "5"]])
+    args = ["transactions", str(path), "--campaigns", demo.POINTS_CAMPAIGN]
+    first, _ = await command(settings, *args)
+    write_csv(path, header, [[demo.JANE_CARD, "5"], [demo.JANE_CARD, "7"]])
+
+    refused, log = await command(settings, *args)
+    restarted, _ = await command(settings, *args, "--restart")
+
+    assert (first, refused, restarted) == (EXIT_OK, EXIT_USAGE, EXIT_OK)
+    assert "a second time" in log and "--restart" in log
+    assert [row["outcome"] for row in read_report(tmp_path / "sales.report.csv")] == [
+        "created",
+        "created",
+    ]
