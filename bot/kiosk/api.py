@@ -78,7 +78,7 @@ def _context(request: web.Request) -> KioskContext:
 
 def wording(request: web.Request) -> Wording:
     context = _context(request)
-    wanted = request.headers.get(LANGUAGE_HEADER) or request.query.get("lang", "")
+    wanted = request.query.get("lang") or request.headers.get(LANGUAGE_HEADER, "")
     language = wanted if wanted in context.languages else context.default_language
     return Wording(context.i18n, language)
 
