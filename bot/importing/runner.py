@@ -128,7 +128,8 @@ class ChunkOutcome:
 
 
 class _Ranges:
-    """Sorted, disjoint record ranges, asked about in increasing record order."""
+    """Sorted, disjoint record ranges, asked about in increasing record order (one reader
+    per instance: the cursor only moves forward)."""
 
     def __init__(self, ranges: Sequence[ChunkRange]) -> None:
         self._ranges = sorted((item.first_record, item.end_record) for item in ranges)
@@ -139,12 +140,6 @@ class _Ranges:
         while self._cursor < len(self._ranges) and self._ranges[self._cursor][1] <= index:
             self._cursor += 1
         return self._cursor < len(self._ranges) and self._ranges[self._cursor][0] <= index
-
-    def starts(self) -> set[int]:
-        return {first for first, _ in self._ranges}
-
-    def boundaries(self) -> set[int]:
-        return {edge for span in self._ranges for edge in span}
 
 
 def _line(problem: RowProblem) -> ReportLine:
@@ -197,12 +192,15 @@ class Importer:
         plan = self._plan
         with CsvSource(plan.path, plan.source_format) as source:
             settled, leftover = await self._open_checkpoint(source)
-            entries = self._entries(source, settled, leftover)
+            entries = self._entries(source, _Ranges(settled), _Ranges(leftover))
             row_size = self._sender.row_size if self._sender is not None else None
-            chunks = make_chunks(entries, self.limits, row_size, leftover.boundaries())
+            boundaries = {
+                edge for item in leftover for edge in (item.first_record, item.end_record)
+            }
+            chunks = make_chunks(entries, self.limits, row_size, boundaries)
             with ReportWriter(report_path) as writer:
                 try:
-                    await self._pump(chunks, source, leftover.starts(), writer)
+                    await self._pump(chunks, source, _Ranges(leftover), writer)
                 except asyncio.CancelledError:
                     self.summary.stopped = "interrupted; requests in flight were completed"
                     await self._close(writer, started)
@@ -210,10 +208,13 @@ class Importer:
                 await self._close(writer, started)
         return self.summary
 
-    async def _open_checkpoint(self, source: CsvSource) -> tuple[_Ranges, _Ranges]:
+    async def _open_checkpoint(
+        self, source: CsvSource
+    ) -> tuple[list[ChunkRange], list[ChunkRange]]:
+        """Record ranges settled by earlier runs, and those cut off mid-request (in doubt)."""
         plan = self._plan
         if plan.dry_run or self._checkpoints is None:
-            return _Ranges(()), _Ranges(())
+            return [], []
         identity = SourceIdentity.of(plan.path)
         key = checkpoint_key(identity, plan.kind, plan.mapping, plan.target)
         options = plan_options(plan)
@@ -246,8 +247,8 @@ class Importer:
             if reopened:
                 self.summary.notes.append(f"{reopened} rows in doubt were sent again")
         ranges = await self._checkpoints.ranges(record.id)
-        settled = _Ranges([item for item in ranges if item.state != "sending"])
-        leftover = _Ranges([item for item in ranges if item.state == "sending"])
+        settled = [item for item in ranges if item.state != "sending"]
+        leftover = [item for item in ranges if item.state == "sending"]
         return settled, leftover
 
     def _entries(
@@ -286,15 +287,15 @@ class Importer:
         self,
         chunks: Iterator[Chunk],
         source: CsvSource,
-        doubt_starts: set[int],
+        in_doubt: _Ranges,
         writer: ReportWriter,
     ) -> None:
         window: deque[tuple[int, asyncio.Task[ChunkOutcome]]] = deque()
         limit = 2 * max(1, self._plan.concurrency)
         try:
             for chunk in chunks:
-                in_doubt = chunk.first_record in doubt_starts
-                task = asyncio.create_task(self._process(chunk, in_doubt))
+                doubtful = chunk.first_record in in_doubt
+                task = asyncio.create_task(self._process(chunk, doubtful))
                 window.append((source.bytes_read, task))
                 while window and (len(window) >= limit or window[0][1].done()):
                     await self._confirm(*window.popleft(), writer)

@@ -185,9 +185,9 @@ async def test_a_chunk_cut_off_by_a_crash_is_in_doubt_until_resent_on_request(
     # What a process killed while the request for records 100..199 was on its way leaves.
     await checkpoints.begin_chunk(record.id, 100, 200)
 
-    cautious = await run_import(
-        ImportKind.MEMBERS, path, members_sender(ct_client), chunk_size=100
-    )
+    # Smaller chunks than the cut-off one: each piece of it stays in doubt.
+    cautious = await run_import(ImportKind.MEMBERS, path, members_sender(ct_client), chunk_size=30)
+    doubtful = [item for item in await checkpoints.ranges(record.id) if item.state == "doubt"]
     report = read_report(tmp_path / "members.report.csv")
     after_cautious = await members_on_sandbox(ct_client)
     resent = await run_import(
@@ -195,6 +195,7 @@ async def test_a_chunk_cut_off_by_a_crash_is_in_doubt_until_resent_on_request(
     )
 
     assert dict(cautious.counts) == {"created": 200, "failed": 100}
+    assert sum(item.end_record - item.first_record for item in doubtful) == 100
     assert {row["message"] for row in report[100:200]} == {IN_DOUBT}
     assert "M0000099" in after_cautious and "M0000100" not in after_cautious
     assert len(after_cautious) == 200
