@@ -23,7 +23,11 @@ def _parser() -> argparse.ArgumentParser:
         help="run the bot (with nothing configured: the sandbox platform and a local "
         "Telegram stand-in with a browser chat page)",
     )
-    run.add_argument("--port", type=int, help="port of the local web server (chat page, kiosk)")
+    run.add_argument(
+        "--port",
+        type=int,
+        help="port of the local web server (chat page, kiosk); 0 = any free one",
+    )
 
     sandbox = commands.add_parser("sandbox", help="serve a local sandbox of a loyalty platform")
     sandbox.add_argument(
@@ -38,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     from bot.importing.cli import add_import_parser
 
     add_import_parser(commands)
+    from bot.links.cli import add_links_parser
+
+    add_links_parser(commands)
+    from bot.kiosk.cli import add_kiosk_parser
+
+    add_kiosk_parser(commands)
     return parser
 
 
@@ -72,6 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.importing.cli import run_import_command
 
         return run_import_command(args, settings)
+    if args.command == "links":
+        from bot.links.cli import run_links_command
+
+        return run_links_command(args, settings)
+    if args.command == "kiosk":
+        from bot.kiosk.cli import run_kiosk_command
+
+        return run_kiosk_command(args, settings)
     return 2  # pragma: no cover - argparse refuses unknown commands
 
 

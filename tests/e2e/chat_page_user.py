@@ -63,10 +63,9 @@ class ChatPageUser:
         deadline = time.monotonic() + timeout
         while True:
             chat = await self.chat()
+            messages: list[PageMessage] = chat["messages"]
             bot_messages = [
-                m
-                for m in chat["messages"]
-                if m["from_bot"] and m["message_id"] > after["message_id"]
+                m for m in messages if m["from_bot"] and m["message_id"] > after["message_id"]
             ]
             found = next((m for m in bot_messages if predicate(m)), None)
             if found is not None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def default_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setting
     for name in os.environ.keys() - clean_environment().keys():
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    return Settings(_env_file=None, database=tmp_path / "data" / "loyalty-bot.db", port=0)  # type: ignore[call-arg]
+    return Settings(_env_file=None, database=tmp_path / "data" / "loyalty-bot.db", port=0)
 
 
 @dataclass
@@ -56,23 +57,42 @@ class LiveBot:
         await asyncio.wait_for(self.polling, 15)
 
 
-@pytest.fixture
-async def live_bot(
-    default_settings: Settings, caplog: pytest.LogCaptureFixture
+@asynccontextmanager
+async def polling_product(
+    settings: Settings, standin: TelegramStandIn | None = None
 ) -> AsyncIterator[LiveBot]:
-    """The product as ``loyalty-bot run`` composes it, polling until the test ends."""
-    caplog.set_level(logging.INFO)
-    async with start_services(default_settings) as (running, stack):
-        assert running.standin is not None, "no token configured, yet no stand-in"
+    """The product as ``loyalty-bot run`` composes it, polling for the block's length.
+
+    ``standin`` is the Telegram side the test drives when the product does not embed one
+    (a token and ``TELEGRAM_API_URL`` pointing at a stand-in served by the test).
+    """
+    async with start_services(settings) as (running, stack):
+        driver = running.standin or standin
+        assert driver is not None, "no stand-in to drive"
         bot, dispatcher = await start_telegram(running, stack)
         polling = asyncio.create_task(poll(bot, dispatcher, handle_signals=False))
-        live = LiveBot(running, running.standin, bot, dispatcher, polling)
-        await running.standin.wait_for_call("getUpdates", timeout=15)
+        live = LiveBot(running, driver, bot, dispatcher, polling)
+        await driver.wait_for_call("getUpdates", timeout=15)
         yield live
         if not polling.done():
             await live.stop()
         polling.result()
-    broken = [call.method for call in running.standin.calls if call.status >= 500]
+    broken = [call.method for call in driver.calls if call.status >= 500]
     assert not broken, f"the stand-in failed on {broken}"
+
+
+def assert_no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, f"errors were logged: {errors}"
+
+
+@pytest.fixture
+async def live_bot(
+    default_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[LiveBot]:
+    """The product on defaults: sandbox platform, local stand-in, polling until the test ends."""
+    caplog.set_level(logging.INFO)
+    async with polling_product(default_settings) as live:
+        assert live.running.standin is not None, "no token configured, yet no stand-in"
+        yield live
+    assert_no_errors_logged(caplog)
