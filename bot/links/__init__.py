@@ -1,0 +1,1 @@
+"""Marketing signup links: the ``loyalty-bot links`` command and print-ready posters."""
