@@ -45,9 +45,6 @@ def _parser() -> argparse.ArgumentParser:
     from bot.links.cli import add_links_parser
 
     add_links_parser(commands)
-    from bot.links.cli import add_links_parser
-
-    add_links_parser(commands)
     from bot.kiosk.cli import add_kiosk_parser
 
     add_kiosk_parser(commands)
@@ -85,10 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.importing.cli import run_import_command
 
         return run_import_command(args, settings)
-    if args.command == "links":
-        from bot.links.cli import run_links_command
-
-        return run_links_command(args, settings)
     if args.command == "links":
         from bot.links.cli import run_links_command
 
