@@ -566,7 +566,8 @@ class LinkRepository:
         row = await self._database.fetch_one(
             "SELECT signup_links.*, member_attributions.attributed_at AS attributed_at "
             "FROM member_attributions JOIN signup_links "
-            "ON signup_links.id = member_attributions.link_id WHERE member_code = ?",
+            "ON signup_links.id = member_attributions.link_id "
+            "WHERE member_attributions.member_code = ?",
             (member_code,),
         )
         return None if row is None else (_link_from_row(row), from_text(row["attributed_at"]))
