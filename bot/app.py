@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from aiogram.types import TelegramObject
 
     from bot.devtools.telegram_standin import TelegramStandIn
+    from bot.kiosk.api import KioskContext
+    from bot.storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ class Running:
     """The Bot API base the bot talks to; ``None`` means Telegram's own (or the configured one)."""
     standin: TelegramStandIn | None = None
     """The local Telegram stand-in's driver, when it runs (tests act as its users through it)."""
+    database: Database | None = None
+    """The bot's database, opened with the web server because the kiosk pages use it too."""
+    kiosk: KioskContext | None = None
+    """The in-store kiosk served at ``/kiosk/``."""
 
 
 async def start_platform(
@@ -74,9 +80,19 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
             standin = web_app[STANDIN]
         else:
             web_app = web.Application()
+        from bot.kiosk.app import build_kiosk, create_kiosk_app, mount_kiosk
+        from bot.storage.database import open_database
+
+        database = await open_database(settings.database)
+        stack.push_async_callback(database.close)
+        kiosk = build_kiosk(settings, backend, database)
+        mount_kiosk(web_app, create_kiosk_app(kiosk))
         web_url = await stack.enter_async_context(serve(web_app, settings.host, settings.port))
         telegram_api_url = web_url if settings.uses_embedded_telegram else None
-        yield Running(settings, backend, web_url, telegram_api_url, standin), stack
+        yield (
+            Running(settings, backend, web_url, telegram_api_url, standin, database, kiosk),
+            stack,
+        )
 
 
 async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, Dispatcher]:
@@ -84,12 +100,17 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     from bot.storage.database import open_database
     from bot.telegram.dispatcher import build_bot, build_dispatcher
 
-    db = await open_database(running.settings.database)
-    stack.push_async_callback(db.close)
+    db = running.database
+    if db is None:
+        db = await open_database(running.settings.database)
+        stack.push_async_callback(db.close)
     token = None if running.telegram_api_url is None else STANDIN_TOKEN
     bot = build_bot(running.settings, api_base_url=running.telegram_api_url, token=token)
     stack.push_async_callback(bot.session.close)
     dispatcher = build_dispatcher(running.settings, backend=running.backend, db=db)
+    if running.kiosk is not None:
+        # The kiosk's store and claim QR codes are the bot's own signup links.
+        running.kiosk.desk.set_links(dispatcher["signup_links"])
     return bot, dispatcher
 
 
@@ -161,6 +182,13 @@ def announce(running: Running) -> None:
         print(f"{running.web_url}/chat")
     else:
         print("Talking to Telegram: open the chat with your bot in a Telegram app.")
+    if running.kiosk is not None:
+        from bot.kiosk.app import kiosk_url
+
+        print(
+            f"In-store kiosk: {kiosk_url(running.settings, running.web_url)} "
+            "(pair a screen with: loyalty-bot kiosk add --store NAME)"
+        )
     print("Press Ctrl-C to stop.", flush=True)
 
 

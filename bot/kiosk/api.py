@@ -213,13 +213,7 @@ async def pair(request: web.Request) -> web.Response:
 async def session(request: web.Request) -> web.Response:
     context = _context(request)
     kiosk = _kiosk(request)
-    try:
-        store_url = await context.desk.store_url(kiosk)
-    except LoyaltyError:
-        store_url = None
-    except Exception:
-        log.exception("Kiosk %s: no store signup link", kiosk.id)
-        store_url = None
+    store_url = await context.desk.store_url(kiosk)
     store_qr = None if store_url is None else await asyncio.to_thread(qr_data_url, store_url)
     return _json(
         {

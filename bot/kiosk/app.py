@@ -17,9 +17,10 @@ from bot.config import Settings
 from bot.kiosk.api import CONTEXT, KioskContext, add_api_routes, kiosk_guard
 from bot.loyalty.base import LoyaltyBackend
 from bot.services.catalog import CampaignCatalog
-from bot.services.kiosk import KioskDesk, KioskLimits, SignupLinkIssuer
+from bot.services.kiosk import KioskDesk, KioskLimits
 from bot.services.kiosk_pairing import KioskPairing
 from bot.services.rate_limits import SlidingWindowLimit
+from bot.services.signup_links import SignupLinks
 from bot.services.staff_pin import StaffAccess
 from bot.storage.database import Database
 from bot.storage.kiosks import Kiosks
@@ -36,7 +37,7 @@ def build_kiosk(
     backend: LoyaltyBackend,
     database: Database,
     *,
-    links: SignupLinkIssuer | None = None,
+    links: SignupLinks | None = None,
     i18n: I18n | None = None,
     clock: Callable[[], dt.datetime] = utc_now,
 ) -> KioskContext:

@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
 
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError, NotFound, Rejected
@@ -36,6 +35,7 @@ from bot.services.contacts import ContactError, normalize_email, normalize_phone
 from bot.services.enrollment import JoinRequest, find_or_enroll, new_member_code
 from bot.services.masking import masked_contact
 from bot.services.rate_limits import SlidingWindowLimit
+from bot.services.signup_links import SignupLinks
 from bot.services.staff_pin import PinOutcome, StaffAccess, StaffLocked, StaffUnlocked, WrongPin
 from bot.storage.kiosks import Kiosk, KioskAction, Kiosks
 
@@ -46,20 +46,8 @@ MAX_STAFF_AMOUNT = Decimal(100_000)
 MAX_ITEM_QUANTITY = 99
 JOIN_MEMORY = dt.timedelta(days=1)
 """How long an unfinished walk-in join (and the contact typed for it) is kept for a retry."""
-
-
-class SignupLink(Protocol):
-    token: str
-
-
-class SignupLinkIssuer(Protocol):
-    """What the kiosk needs of ``bot.services.signup_links.SignupLinks``."""
-
-    def url(self, link: SignupLink, /) -> str: ...
-
-    async def store_link(self, store: str, /) -> SignupLink: ...
-
-    async def personal(self, member_code: str, /) -> SignupLink: ...
+CLAIM_LINK_LIFETIME = dt.timedelta(days=1)
+"""How long a walk-in's personal link (shown once, on the kiosk's screen) can be claimed."""
 
 
 class CardNotFound(Exception):
@@ -161,7 +149,7 @@ class KioskDesk:
         visit_ttl: dt.timedelta,
         region: str,
         campaign_ids: Sequence[str] = (),
-        links: SignupLinkIssuer | None = None,
+        links: SignupLinks | None = None,
         clock: Callable[[], dt.datetime],
         code_factory: Callable[[], str] = new_member_code,
     ) -> None:
@@ -188,7 +176,7 @@ class KioskDesk:
     async def campaigns(self) -> dict[str, Campaign]:
         return await self._catalog.by_id()
 
-    def set_links(self, links: SignupLinkIssuer | None) -> None:
+    def set_links(self, links: SignupLinks | None) -> None:
         """Signup links arrive once the bot knows its username (after ``getMe``)."""
         self._links = links
         self._store_urls.clear()
@@ -263,8 +251,10 @@ class KioskDesk:
             return None
         url = self._store_urls.get(kiosk.store)
         if url is None:
-            url = self._links.url(await self._links.store_link(kiosk.store))
-            self._store_urls[kiosk.store] = url
+            link = await self._links.store_link(kiosk.store)
+            if not self._links.bot_username:
+                return None  # Known once the bot has asked Telegram for its username.
+            url = self._store_urls[kiosk.store] = self._links.url(link)
         return url
 
     async def _campaign_ids_to_join(self) -> list[str]:
@@ -298,8 +288,10 @@ class KioskDesk:
             self._unknown.record(kiosk.id)
             return AlreadyMember()
         claim_url = None
-        if self._links is not None:
-            claim_url = self._links.url(await self._links.personal(member.code))
+        if self._links is not None and self._links.bot_username:
+            expires_at = self._clock() + CLAIM_LINK_LIFETIME
+            claim = await self._links.personal(member.code, expires_at=expires_at)
+            claim_url = self._links.url(claim)
         return WalkIn(
             card_number=member.card_number, first_name=member.first_name, claim_url=claim_url
         )
@@ -510,7 +502,6 @@ __all__ = [
     "KioskDesk",
     "KioskLimits",
     "MemberScreen",
-    "SignupLinkIssuer",
     "StaffActionInvalid",
     "StaffActionRefused",
     "StaffOnly",

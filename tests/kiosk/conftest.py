@@ -30,7 +30,7 @@ from bot.loyalty.models import NewMember, Purchase
 from bot.sandbox.clienttoolbox import create_app as create_sandbox
 from bot.sandbox.clienttoolbox import demo
 from bot.sandbox.runner import serve
-from bot.services.kiosk import SignupLinkIssuer
+from bot.services.signup_links import SignupLinks
 from bot.storage.database import Database, open_database
 from bot.storage.kiosks import Kiosks
 from tests.conftest import ct_settings
@@ -156,7 +156,7 @@ async def kiosk_factory(
 
     async with AsyncExitStack() as stack:
 
-        async def start(*, links: SignupLinkIssuer | None = None, **kiosk: Any) -> KioskServer:
+        async def start(*, links: SignupLinks | None = None, **kiosk: Any) -> KioskServer:
             context = build_kiosk(
                 kiosk_settings(**kiosk), ct_backend, database, links=links, clock=clock
             )
