@@ -51,8 +51,6 @@ from bot.telegram.routers import get_routers
 
 log = logging.getLogger(__name__)
 
-TEST_TOKEN_FALLBACK = "123456:no-token-configured"
-
 
 def default_code_sender(settings: Settings) -> CodeSender | None:
     """SMTP when configured; the log on embedded defaults; otherwise no email joining."""
@@ -92,9 +90,9 @@ def build_bot(
         )
     session.middleware(FloodControl())
     if token is None:
-        token = (
-            settings.bot_token.get_secret_value() if settings.bot_token else TEST_TOKEN_FALLBACK
-        )
+        if settings.bot_token is None:
+            raise ValueError("no bot token: set BOT_TOKEN, or pass the stand-in's token")
+        token = settings.bot_token.get_secret_value()
     return Bot(
         token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
     )
