@@ -316,8 +316,6 @@ class Importer:
     ) -> None:
         # Shielded: cancelling the import must not cut off a request already on its way.
         outcome = await asyncio.shield(task)
-        if outcome.sent:
-            self.summary.sent_requests += 1
         if not outcome.confirmed:
             if not self.summary.stopped:
                 first, _ = outcome.chunk.lines
@@ -354,6 +352,7 @@ class Importer:
             if self._halt:
                 return ChunkOutcome(chunk, [], confirmed=False, failure=self._halt)
             await checkpoints.begin_chunk(record.id, chunk.first_record, chunk.end_record)
+            self.summary.sent_requests += 1
             try:
                 results = await self._sender.send(rows)
             except Unavailable as exc:

@@ -6,8 +6,9 @@ request and ``done`` (with its report lines) once the answer is in, so a chunk c
 never sent again; ``confirmed_records`` only ever moves over a contiguous prefix of settled
 chunks. A ``sending`` chunk found by a later run was cut off mid-request: whether the platform
 took it is unknown, and the import marks it ``doubt`` instead of sending it blindly again.
-No per-person data is kept: report lines hold line numbers, outcomes, member codes and the
-platform's messages.
+Report lines hold line numbers, outcomes, member codes and messages; nothing ties them to a
+Telegram user. A message about a refused value quotes it, as the report file does; ``discard``
+(``--restart``) removes an import with its lines.
 """
 
 from __future__ import annotations
