@@ -200,9 +200,6 @@ class Enrollment:
         await self._joins.complete(user_id)
         return await self._joins.put(user_id, pending.member_code, request.to_json())
 
-    async def pending(self, user_id: int) -> PendingJoin | None:
-        return await self._joins.get(user_id)
-
     async def resume(self, user_id: int) -> Joined | None:
         """Finish the user's pending join, if any (the "Try again" button, the retry loop)."""
         pending = await self._joins.get(user_id)

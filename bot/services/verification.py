@@ -292,6 +292,3 @@ class EmailVerification:
         return CheckResult(
             CheckStatus.WRONG, pending.email, tries_left=tries_left, can_resend=can_resend
         )
-
-    async def cancel(self, user_id: int) -> None:
-        await self._codes.clear(user_id)
