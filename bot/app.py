@@ -193,10 +193,19 @@ def announce(running: Running) -> None:
 
 
 async def run(settings: Settings) -> None:
+    from bot.telegram.pending_joins import keep_finishing_pending_joins
+
     async with start_services(settings) as (running, stack):
         bot, dispatcher = await start_telegram(running, stack)
         announce(running)
-        await poll(bot, dispatcher)
+        # Joins accepted while the platform was down are completed once it is back.
+        finisher = asyncio.create_task(keep_finishing_pending_joins(bot, dispatcher))
+        try:
+            await poll(bot, dispatcher)
+        finally:
+            finisher.cancel()
+            with suppress(asyncio.CancelledError):
+                await finisher
 
 
 async def doctor(settings: Settings) -> int:
