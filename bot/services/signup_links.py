@@ -583,7 +583,7 @@ class SignupJoins:
         for owed in await self._repository.bonuses_owed(
             stale_before=stale_before, member_code=member_code, limit=limit
         ):
-            taken = await self._repository.take_owed(owed)
+            taken = await self._repository.take_owed(owed, stale_before=stale_before)
             if taken is None:
                 continue
             try:

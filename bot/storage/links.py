@@ -486,20 +486,25 @@ class LinkRepository:
         )
         return [_bonus_from_row(row) for row in rows]
 
-    async def take_owed(self, bonus: BonusDue) -> BonusDue | None:
-        """Take an owed bonus for one retry; ``None`` if another worker took it first."""
+    async def take_owed(self, bonus: BonusDue, *, stale_before: dt.datetime) -> BonusDue | None:
+        """Take an owed bonus for one retry; ``None`` if another worker holds it.
+
+        A bonus in doubt is taken by moving it to ``sending``; one already ``sending`` only
+        once its send is older than ``stale_before`` (its worker died), so two workers can
+        never both hold it.
+        """
         row = await self._database.fetch_one(
             "UPDATE signup_bonuses SET state = ?, updated_at = ? "
-            "WHERE member_code = ? AND campaign_id = ? AND updated_at = ? AND state IN (?, ?) "
-            "RETURNING *",
+            "WHERE member_code = ? AND campaign_id = ? "
+            "AND (state = ? OR (state = ? AND updated_at < ?)) RETURNING *",
             (
                 BonusState.SENDING.value,
                 to_text(self._clock()),
                 bonus.member_code,
                 bonus.campaign_id,
-                to_text(bonus.updated_at),
-                BonusState.SENDING.value,
                 BonusState.DOUBT.value,
+                BonusState.SENDING.value,
+                to_text(stale_before),
             ),
         )
         return None if row is None else _bonus_from_row(row)
