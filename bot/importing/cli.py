@@ -359,15 +359,15 @@ async def _sender_for(
             )
         return BackendTransactions(backend), campaigns, requested[0] if requested else ""
     campaign_ids = requested or list(settings.campaign_ids)
+    if args.dry_run and not requested:
+        return None, None, ""
+    known = [campaign.id for campaign in await backend.campaigns()]
+    unknown = [campaign_id for campaign_id in campaign_ids if campaign_id not in known]
+    if unknown:
+        raise UsageProblem(
+            f"no campaign {', '.join(unknown)}; the campaigns are {', '.join(known)}"
+        )
     if isinstance(backend, ClientToolboxClient):
-        if args.dry_run and not requested:
-            return None, None, ""
-        known = [campaign.id for campaign in await backend.campaigns()]
-        unknown = [campaign_id for campaign_id in campaign_ids if campaign_id not in known]
-        if unknown:
-            raise UsageProblem(
-                f"no campaign {', '.join(unknown)}; the campaigns are {', '.join(known)}"
-            )
         generate = settings.card.length if args.generate_cards is None else args.generate_cards
         sender = ClientToolboxMembers(
             backend,

@@ -21,10 +21,11 @@ from bot.importing.cli import (
     parse_import_args,
     run_import,
 )
+from bot.loyalty.altcraft import AltcraftClient
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.loyalty.models import CampaignKind
 from bot.sandbox.clienttoolbox import demo
-from tests.importing.conftest import clienttoolbox_settings
+from tests.importing.conftest import altcraft_settings, clienttoolbox_settings
 from tests.importing.exports import read_report, report_summary, write_csv, write_members
 
 MEMBERS = (
@@ -203,3 +204,28 @@ async def test_a_changed_file_is_not_imported_afresh_without_restart(
         "created",
         "created",
     ]
+
+
+async def test_members_into_altcraft_through_the_command(
+    altcraft_url: str, altcraft_client: AltcraftClient, tmp_path: Path
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        platform=Platform.ALTCRAFT,
+        altcraft=altcraft_settings(altcraft_url),
+        database=tmp_path / "bot" / "loyalty-bot.db",
+    )
+    path = write_csv(
+        tmp_path / "members.csv",
+        ["Email"],
+        [["user1@example.com"], ["user2@example.com"], ["ghost@example.com"]],
+    )
+    (program,) = await altcraft_client.campaigns()
+
+    wrong, log = await command(settings, "members", str(path), "--campaigns", "nope")
+    code, _ = await command(settings, "members", str(path), "--campaigns", program.id)
+
+    assert wrong == EXIT_USAGE and "no campaign nope" in log
+    assert code == EXIT_OK
+    outcomes = [row["outcome"] for row in read_report(tmp_path / "members.report.csv")]
+    assert outcomes == ["created", "already a member", "not found"]
