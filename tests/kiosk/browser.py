@@ -124,6 +124,12 @@ LAYOUT_PROBLEMS = """() => {
             problems.push(`${node.className || node.tagName} overflows sideways`);
         }
     }
+    // The screen itself never scrolls: its way back (Done, Cancel) is always in sight.
+    for (const screen of document.querySelectorAll('.screen')) {
+        if (visible(screen) && screen.scrollHeight > screen.clientHeight + 1) {
+            problems.push(`${screen.id} is taller than the screen`);
+        }
+    }
     const texts = [...document.querySelectorAll(
         'h1, h2, p, li, button, .headline, .progress-text, .contact, .countdown, '
         + '.card-number, .receipt span, .receipt strong, .staff-badge, .program, .store, input')]

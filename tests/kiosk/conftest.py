@@ -33,12 +33,14 @@ from bot.sandbox.runner import serve
 from bot.services.signup_links import SignupLinks
 from bot.storage.database import Database, open_database
 from bot.storage.kiosks import Kiosks
+from bot.storage.links import LinkRepository
 from tests.conftest import ct_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 STAFF_PIN = "2468"
 DEFAULT_PIN = "1357"
 STORE = "Main Street"
+BOT_USERNAME = "great_widgets_bot"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -126,6 +128,7 @@ class KioskServer:
     kiosks: Kiosks
     backend: ClientToolboxClient
     database: Database
+    links: SignupLinks | None = None
 
     @property
     def page_url(self) -> str:
@@ -156,14 +159,21 @@ async def kiosk_factory(
 
     async with AsyncExitStack() as stack:
 
-        async def start(*, links: SignupLinks | None = None, **kiosk: Any) -> KioskServer:
+        async def start(*, bot_username: str | None = BOT_USERNAME, **kiosk: Any) -> KioskServer:
+            """``bot_username`` ``None``: no signup links at all."""
+            links = None
+            if bot_username is not None:
+                repository = LinkRepository(database, clock=clock)
+                links = SignupLinks(repository, bot_username=bot_username, clock=clock)
             context = build_kiosk(
                 kiosk_settings(**kiosk), ct_backend, database, links=links, clock=clock
             )
             root = web.Application()
             mount_kiosk(root, create_kiosk_app(context))
             url = await stack.enter_async_context(serve(root))
-            return KioskServer(url, context, Kiosks(database, clock=clock), ct_backend, database)
+            return KioskServer(
+                url, context, Kiosks(database, clock=clock), ct_backend, database, links
+            )
 
         yield start
 

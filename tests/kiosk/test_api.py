@@ -203,6 +203,14 @@ async def test_a_walk_in_joins_like_in_the_bot_and_gets_a_card_that_scans(
         campaigns = {campaign.id for campaign in await ct_backend.campaigns()}
         assert set(created.campaign_ids) == campaigns
 
+        # One tap in Telegram claims the card: a personal, single-use link of this member.
+        [claim_url] = decode_qr(joined["claim_qr"])
+        assert claim_url.startswith("https://t.me/great_widgets_bot?start=")
+        assert kiosk_server.links is not None
+        claim = await kiosk_server.links.get(claim_url.rpartition("=")[2])
+        assert claim is not None and claim.member_code == created.code
+        assert claim.max_uses == 1 and claim.expires_at is not None
+
         again = await http.post("api/join", json={"contact": "+1 202 555 0188"})
         assert again.status_code == 200
         assert again.json()["already_member"] is True
@@ -223,6 +231,35 @@ async def test_a_walk_in_joins_like_in_the_bot_and_gets_a_card_that_scans(
         ("join", "already a member"),
         ("join", "created"),
     ]
+
+
+async def test_the_idle_screen_shows_the_stores_signup_link(
+    kiosk_factory: Callable[..., Any],
+) -> None:
+    server: KioskServer = await kiosk_factory()
+    first, second = await server.add_kiosk(), await server.add_kiosk()
+    elsewhere = await server.add_kiosk("Harbour Road")
+    urls = []
+    async with server.client() as http:
+        for key in (first, second, elsewhere):
+            session = (await http.get("api/session", headers={"X-Kiosk-Key": key})).json()
+            [url] = decode_qr(session["store_qr"])
+            urls.append(url)
+    assert urls[0] == urls[1] != urls[2]
+    assert server.links is not None
+    for url, store in ((urls[0], "Main Street"), (urls[2], "Harbour Road")):
+        assert url.startswith("https://t.me/great_widgets_bot?start=")
+        link = await server.links.get(url.rpartition("=")[2])
+        assert link is not None and link.source == f"store:{store}"
+        assert link.member_code is None and link.usable(link.created_at)
+
+    # Before the bot knows its username there is no link to show, and nothing breaks.
+    unnamed: KioskServer = await kiosk_factory(bot_username="")
+    key = await unnamed.add_kiosk()
+    async with unnamed.client(key) as http:
+        assert (await http.get("api/session")).json()["store_qr"] is None
+        joined = await http.post("api/join", json={"contact": "+12025550144"})
+        assert joined.status_code == 201 and joined.json()["claim_qr"] is None
 
 
 class LosesCreateAnswers(httpx.AsyncHTTPTransport):

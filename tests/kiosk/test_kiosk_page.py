@@ -29,6 +29,8 @@ from tests.kiosk.browser import (
 )
 from tests.kiosk.conftest import KioskServer, SandboxMember, points_of
 
+TELEGRAM_LINK = "https://t.me/great_widgets_bot?start="
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(90),
@@ -54,8 +56,10 @@ async def member_gone(page: Page, member: SandboxMember) -> None:
     """Nothing about the member is left in the page once it is back to idle."""
     await expect(page.locator("#screen-idle")).to_be_visible()
     html = await page.content()
-    for trace in ("Jane", "450 points", "••• •••", "data:image/png"):
+    for trace in ("Jane", "450 points", "••• •••", member.card_number):
         assert trace not in html
+    for image in ("#joined-card", "#joined-claim-qr"):
+        assert await page.locator(image).get_attribute("src") is None
     stored = await page.evaluate("() => Object.keys(localStorage)")
     assert stored == ["loyaltyKioskKey"]
 
@@ -147,7 +151,10 @@ async def test_a_walk_in_joins_and_gets_a_card_qr_that_scans(
 ) -> None:
     page = await new_page(browser, kiosk_server, PORTRAIT)
     await open_paired(page, kiosk_server)
-    await screenshot(page, "idle")
+    await expect(page.locator("#store-qr")).to_be_visible()
+    idle = await screenshot(page, "idle")
+    [store_link] = qr_texts(idle.read_bytes())
+    assert store_link.startswith(TELEGRAM_LINK)
     await page.get_by_role("button", name="Join on this screen").click()
     for key in "2025550123":
         await page.locator("#join-keypad button", has_text=key).first.click()
@@ -165,7 +172,12 @@ async def test_a_walk_in_joins_and_gets_a_card_qr_that_scans(
         " ".join(created.card_number[i : i + 4] for i in range(0, 12, 4))
     )
     path = await screenshot(page, "joined")
-    assert created.card_number in qr_texts(path.read_bytes())
+    scanned = qr_texts(path.read_bytes())
+    assert created.card_number in scanned
+    [claim] = [text for text in scanned if text != created.card_number]
+    assert kiosk_server.links is not None
+    link = await kiosk_server.links.get(claim.removeprefix(TELEGRAM_LINK))
+    assert link is not None and link.member_code == created.code
     await page.get_by_role("button", name="Done").click()
     await expect(page.locator("#screen-idle")).to_be_visible()
     assert created.card_number not in await page.content()
