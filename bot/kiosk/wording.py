@@ -220,6 +220,11 @@ class Wording:
                 for reward in line.available
             ],
             "items": items,
+            "free": [
+                self._("{item}: 1 free").format(item=item["name"])
+                for item in items
+                if item["free"]
+            ],
             "actions": self._actions(line.kind),
         }
 

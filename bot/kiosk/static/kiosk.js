@@ -344,11 +344,12 @@
         bar.setAttribute("aria-valuenow", String(balance.progress.percent));
         card.append(bar, element("div", "progress-text", balance.progress.text));
       }
-      if (balance.available.length) {
+      if (balance.available.length || balance.free.length) {
         const available = element("div", "available");
         available.append(element("strong", "", word("available_now")));
         const items = element("ul");
         for (const reward of balance.available) items.append(element("li", "", reward.text));
+        for (const free of balance.free) items.append(element("li", "", free));
         available.append(items);
         card.append(available);
       }
