@@ -463,12 +463,18 @@ MEMBER_COLUMNS = {
 OUTPUT_COLUMNS = ("link", "token", "member_code", "status")
 
 
+def _column_name(name: str) -> str:
+    return " ".join(
+        name.strip().lstrip("\ufeff").lower().replace("-", " ").replace("_", " ").split()
+    )
+
+
 def _member_columns(header: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for position, name in enumerate(header):
-        cleaned = name.strip().lstrip("\ufeff").lower().replace("-", "_")
+        cleaned = _column_name(name)
         for key, names in MEMBER_COLUMNS.items():
-            if key not in found and (cleaned in names or cleaned.replace("_", " ") in names):
+            if key not in found and cleaned in {_column_name(known) for known in names}:
                 found[key] = position
     return found
 
