@@ -22,7 +22,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 
-from bot.storage import SQLiteStorage, open_database
+from bot.storage import open_database
+from bot.storage.fsm import SQLiteStorage
 
 BackendFactory = Callable[[Path], AbstractAsyncContextManager[BaseStorage]]
 

@@ -18,9 +18,9 @@ from bot.storage import (
     MemberLinks,
     PendingJoins,
     SchemaError,
-    SQLiteStorage,
     open_database,
 )
+from bot.storage.fsm import SQLiteStorage
 from bot.storage.links import LinkOutcome, LinkRepository, NewLink
 from bot.storage.migrations import MIGRATIONS, Migration
 from tests.storage.conftest import FakeClock
