@@ -14,6 +14,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, Playwright, expect
 
 from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.sandbox.clienttoolbox import demo
 from tests.kiosk.browser import (
     LANDSCAPE,
     PORTRAIT,
@@ -300,6 +301,15 @@ async def test_every_screen_fits_a_tablet(
     await page.locator("[data-action='idle']:visible").click()
     await expect(page.locator("#screen-idle h1")).to_have_text("Scan your card")
 
+    # A member of every campaign kind: the balances scroll inside the screen.
+    await type_on_scanner(page, demo.JOHN_CARD)
+    await expect(page.locator(".balance")).to_have_count(5)
+    await expect(page.locator(".balance", has_text="Coffee club")).to_contain_text(
+        "Coffees: 1 free"
+    )
+    await screenshot(page, "member-every-kind")
+    await page.locator("[data-action='idle']:visible").click()
+
     await type_on_scanner(page, member.card_number)
     await page.get_by_role("button", name="Staff", exact=True).click()
     await page.keyboard.type("2468", delay=5)
@@ -313,3 +323,21 @@ async def test_every_screen_fits_a_tablet(
     )
     await screenshot(page, "staff-quantity")
     assert page_errors(page) == []
+
+
+async def test_the_member_screen_goes_back_to_idle_by_itself(
+    kiosk_factory: Callable[..., Any], member: SandboxMember, browser: Browser
+) -> None:
+    server: KioskServer = await kiosk_factory(idle_seconds=20)
+    page = await new_page(browser, server, LANDSCAPE)
+    await page.clock.install()
+    await open_paired(page, server)
+    await type_on_scanner(page, member.card_number)
+    await expect(page.locator("#member-countdown")).to_have_text("Back to the start in 20 s")
+    await page.clock.run_for(12_000)
+    # A tap starts the count again.
+    await page.locator("#member-greeting").click()
+    await page.clock.run_for(12_000)
+    await expect(page.locator("#screen-member")).to_be_visible()
+    await page.clock.run_for(9_000)
+    await member_gone(page, member)
