@@ -101,7 +101,7 @@ async def batched(args: argparse.Namespace) -> dict[str, Any]:
     from bot.importing.csv_source import CsvSource, sniff
     from bot.importing.mapping import ImportKind, guess_mapping
     from bot.importing.runner import Importer, ImportPlan
-    from bot.importing.sending import ClientToolboxMembers
+    from bot.importing.sending import BackendMembers
     from bot.sandbox.clienttoolbox import demo
     from bot.storage.database import open_database
     from bot.storage.imports import ImportCheckpoints
@@ -124,7 +124,7 @@ async def batched(args: argparse.Namespace) -> dict[str, Any]:
     database = await open_database(path.with_suffix(".db"))
     before = peak_rss_mb()
     try:
-        sender = ClientToolboxMembers(client, [demo.POINTS_CAMPAIGN], generate_cards=12)
+        sender = BackendMembers(client, [demo.POINTS_CAMPAIGN], generate_cards=12)
         started, cpu = time.perf_counter(), cpu_seconds()
         summary = await Importer(plan, sender, ImportCheckpoints(database)).run(
             path.with_suffix(".report.csv")

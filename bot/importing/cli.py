@@ -338,9 +338,9 @@ async def _sender_for(
 ) -> tuple[ChunkSender | None, dict[str, CampaignKind] | None, str]:
     """The chunk sender, the campaigns by id (transactions) and the default campaign."""
     from bot.importing.mapping import ImportKind
-    from bot.importing.sending import BackendMembers, BackendTransactions, ClientToolboxMembers
-    from bot.loyalty.clienttoolbox import ClientToolboxClient
+    from bot.importing.sending import BackendMembers, BackendTransactions
     from bot.loyalty.errors import Unavailable
+    from bot.loyalty.models import DuplicatePolicy
 
     requested = _split(args.campaigns)
     if kind is ImportKind.TRANSACTIONS:
@@ -367,20 +367,24 @@ async def _sender_for(
         raise UsageProblem(
             f"no campaign {', '.join(unknown)}; the campaigns are {', '.join(known)}"
         )
-    if isinstance(backend, ClientToolboxClient):
-        generate = settings.card.length if args.generate_cards is None else args.generate_cards
-        sender = ClientToolboxMembers(
-            backend,
-            campaign_ids or known,
-            on_duplicate=args.on_duplicate,
-            generate_cards=generate or None,
-        )
-        return sender, None, ""
-    if args.on_duplicate != "ignore":
-        notes.append("--on-duplicate has no effect on Altcraft: members already in are reported")
-    if args.generate_cards:
-        notes.append("--generate-cards has no effect on Altcraft: it registers existing profiles")
-    return BackendMembers(backend, campaign_ids), None, ""
+    if backend.platform == "altcraft":
+        if args.on_duplicate != "ignore":
+            notes.append(
+                "--on-duplicate has no effect on Altcraft: members already in are reported"
+            )
+        if args.generate_cards:
+            notes.append(
+                "--generate-cards has no effect on Altcraft: it registers existing profiles"
+            )
+    else:
+        campaign_ids = campaign_ids or known
+    sender = BackendMembers(
+        backend,
+        campaign_ids,
+        on_duplicate=DuplicatePolicy(args.on_duplicate),
+        generate_cards=args.generate_cards,
+    )
+    return sender, None, ""
 
 
 def parse_import_args(argv: Sequence[str]) -> argparse.Namespace:

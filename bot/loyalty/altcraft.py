@@ -66,6 +66,7 @@ from bot.loyalty.models import (
     CampaignBalance,
     CampaignKind,
     CardFormat,
+    DuplicatePolicy,
     ImportOutcome,
     ImportResult,
     Member,
@@ -755,9 +756,18 @@ class AltcraftClient:
         return fitting
 
     async def import_members(
-        self, rows: Sequence[MemberImportRow], *, campaign_ids: Sequence[str]
+        self,
+        rows: Sequence[MemberImportRow],
+        *,
+        campaign_ids: Sequence[str],
+        on_duplicate: DuplicatePolicy = DuplicatePolicy.IGNORE,
+        generate_cards: int | None = None,
     ) -> list[ImportResult]:
-        """Register existing profiles in batches: ``404`` → not found, ``409`` → a member."""
+        """Register existing profiles in batches: ``404`` → not found, ``409`` → a member.
+
+        Registration never changes a profile, so ``on_duplicate`` and ``generate_cards`` do not
+        apply: an existing member is always left as it is.
+        """
         for campaign_id in campaign_ids:
             self._check_campaign(campaign_id)
         results: list[ImportResult | None] = [None] * len(rows)

@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 from bot.loyalty.models import (
     Campaign,
     CampaignBalance,
+    DuplicatePolicy,
     ImportResult,
     Member,
     MemberImportRow,
@@ -90,9 +91,19 @@ class LoyaltyBackend(Protocol):
         ...
 
     async def import_members(
-        self, rows: Sequence[MemberImportRow], *, campaign_ids: Sequence[str]
+        self,
+        rows: Sequence[MemberImportRow],
+        *,
+        campaign_ids: Sequence[str],
+        on_duplicate: DuplicatePolicy = DuplicatePolicy.IGNORE,
+        generate_cards: int | None = None,
     ) -> list[ImportResult]:
-        """Import member rows in one platform request; one result per row, in order."""
+        """Import member rows in one platform request; one result per row, in order.
+
+        ``generate_cards`` is the length of card numbers made for rows without one: ``None``
+        takes the configured card format, ``0`` makes none. Platforms without these notions
+        ignore both options.
+        """
         ...
 
     async def import_transactions(

@@ -66,6 +66,7 @@ from bot.loyalty.models import (
     CampaignBalance,
     CampaignKind,
     CardFormat,
+    DuplicatePolicy,
     ImportOutcome,
     ImportResult,
     Member,
@@ -83,6 +84,11 @@ from bot.loyalty.models import (
 log = logging.getLogger(__name__)
 
 Overwrite = Literal["yes", "update", "ignore"]
+_OVERWRITE_MODES: dict[DuplicatePolicy, Overwrite] = {
+    DuplicatePolicy.OVERWRITE: "yes",
+    DuplicatePolicy.UPDATE: "update",
+    DuplicatePolicy.IGNORE: "ignore",
+}
 BatchForm = Literal["1.5", "old"]
 Payload = TypeVar("Payload", bound=BaseModel)
 
@@ -964,7 +970,12 @@ class ClientToolboxClient:
         return receipt.to_receipt(kind)
 
     async def import_members(
-        self, rows: Sequence[MemberImportRow], *, campaign_ids: Sequence[str]
+        self,
+        rows: Sequence[MemberImportRow],
+        *,
+        campaign_ids: Sequence[str],
+        on_duplicate: DuplicatePolicy = DuplicatePolicy.IGNORE,
+        generate_cards: int | None = None,
     ) -> list[ImportResult]:
         if not rows:
             return []
@@ -997,8 +1008,10 @@ class ClientToolboxClient:
                 [cells[position] for position in sendable],
                 campaign_ids=campaign_ids,
                 delimiter=delimiter,
-                overwrite="ignore",
-                card_number_generate=self._card.length,
+                overwrite=_OVERWRITE_MODES[on_duplicate],
+                card_number_generate=(
+                    self._card.length if generate_cards is None else generate_cards or None
+                ),
             )
             answers = _rows_by_line(batch.rows, len(sendable))
             for number, position in enumerate(sendable, start=1):
@@ -1011,12 +1024,17 @@ class ClientToolboxClient:
                         message="the platform did not report this row",
                     )
                     continue
-                status = answer.status.lower()
+                outcome = _MEMBER_OUTCOMES.get(answer.status.lower()) or _row_failure(answer.error)
+                message = answer.error
+                if outcome is ImportOutcome.SKIPPED and not message:
+                    message = "already a member (same code or card): left as it was"
+                elif outcome is not ImportOutcome.FAILED and answer.card_number and not message:
+                    message = f"card {answer.card_number}"
                 results[position] = ImportResult(
                     line=row.line,
-                    outcome=_MEMBER_OUTCOMES.get(status) or _row_failure(answer.error),
+                    outcome=outcome,
                     member_code=answer.code or row.code,
-                    message=answer.error,
+                    message=message,
                 )
         return [results[position] for position in range(len(rows))]
 

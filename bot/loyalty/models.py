@@ -225,6 +225,17 @@ class ImportOutcome(StrEnum):
     FAILED = "failed"
 
 
+class DuplicatePolicy(StrEnum):
+    """What an import does with a row matching an existing member."""
+
+    OVERWRITE = "overwrite"
+    """Blank the member's fields and replace them with the row's."""
+    UPDATE = "update"
+    """Change only the fields the row gives."""
+    IGNORE = "ignore"
+    """Leave the member as it is and skip the row."""
+
+
 class MemberImportRow(_Model):
     """One member row to import; ``line`` is its line number in the source file."""
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from bot.importing.mapping import ImportKind
-from bot.importing.sending import BackendTransactions, ClientToolboxMembers
+from bot.importing.sending import BackendMembers, BackendTransactions
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.loyalty.models import (
     BuyXBalance,
     CampaignKind,
+    DuplicatePolicy,
     EarnedBalance,
     EventsBalance,
     GiftcardBalance,
@@ -77,7 +78,7 @@ async def test_a_file_with_every_kind_of_bad_row(
 ) -> None:
     path = tmp_path / "members.csv"
     path.write_text(BAD_ROWS, encoding="utf-8", newline="")
-    sender = ClientToolboxMembers(ct_client, [demo.POINTS_CAMPAIGN], generate_cards=12)
+    sender = BackendMembers(ct_client, [demo.POINTS_CAMPAIGN], generate_cards=12)
 
     summary = await run_import(ImportKind.MEMBERS, path, sender)
 
@@ -134,7 +135,7 @@ async def test_seed_000_rows_are_refused_for_their_phones_then_imported_without_
         "\n".join(line.rsplit("|", 1)[0] for line in SEED_000.splitlines()) + "\n",
         encoding="utf-8",
     )
-    sender = ClientToolboxMembers(
+    sender = BackendMembers(
         ct_client, [demo.POINTS_CAMPAIGN, demo.EVENTS_CAMPAIGN], on_duplicate="update"
     )
 
@@ -255,11 +256,13 @@ async def test_duplicates_follow_the_chosen_mode(
     second = write_csv(tmp_path / "second.csv", header, [["D1", "Anna", "", "d1@example.com"]])
     campaigns = [demo.POINTS_CAMPAIGN]
 
-    await run_import(ImportKind.MEMBERS, first, ClientToolboxMembers(ct_client, campaigns))
+    await run_import(
+        ImportKind.MEMBERS, first, BackendMembers(ct_client, campaigns, generate_cards=0)
+    )
     summary = await run_import(
         ImportKind.MEMBERS,
         second,
-        ClientToolboxMembers(ct_client, campaigns, on_duplicate=mode),  # type: ignore[arg-type]
+        BackendMembers(ct_client, campaigns, on_duplicate=DuplicatePolicy(mode)),
     )
 
     assert dict(summary.counts) == {outcome: 1}
@@ -277,9 +280,11 @@ async def test_cards_are_generated_with_the_requested_length_or_not_at_all(
     campaigns = [demo.POINTS_CAMPAIGN]
 
     await run_import(
-        ImportKind.MEMBERS, eight, ClientToolboxMembers(ct_client, campaigns, generate_cards=8)
+        ImportKind.MEMBERS, eight, BackendMembers(ct_client, campaigns, generate_cards=8)
     )
-    await run_import(ImportKind.MEMBERS, none, ClientToolboxMembers(ct_client, campaigns))
+    await run_import(
+        ImportKind.MEMBERS, none, BackendMembers(ct_client, campaigns, generate_cards=0)
+    )
 
     with_card, without_card = await ct_client.get_member("E1"), await ct_client.get_member("E2")
     assert with_card is not None and without_card is not None

@@ -15,7 +15,7 @@ from bot.importing.chunking import ChunkLimits
 from bot.importing.csv_source import SourceIdentity
 from bot.importing.mapping import ImportKind, guess_mapping
 from bot.importing.runner import IN_DOUBT, ChunkOutcome, checkpoint_key
-from bot.importing.sending import BackendTransactions, ChunkSender, ClientToolboxMembers
+from bot.importing.sending import BackendMembers, BackendTransactions, ChunkSender
 from bot.importing.validation import ImportRow
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.loyalty.models import ImportResult, PointsBalance
@@ -56,8 +56,8 @@ async def members_on_sandbox(client: ClientToolboxClient) -> list[str]:
     return [profile.code for profile in await client.customer_search(email=f"@{DOMAIN}")]
 
 
-def members_sender(client: ClientToolboxClient) -> ClientToolboxMembers:
-    return ClientToolboxMembers(client, [demo.POINTS_CAMPAIGN], generate_cards=12)
+def members_sender(client: ClientToolboxClient) -> BackendMembers:
+    return BackendMembers(client, [demo.POINTS_CAMPAIGN], generate_cards=12)
 
 
 @pytest.mark.parametrize("fault", [{"error_status": 503}, {"drop": True}], ids=["503", "drop"])
