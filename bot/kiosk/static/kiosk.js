@@ -109,6 +109,7 @@
     if (state.session) {
       $("program").textContent = state.session.program;
     }
+    $("staff-toggle").textContent = state.staff ? word("lock") : word("staff");
     renderJoinKeypad();
     updateCountdown();
   }
@@ -785,7 +786,10 @@
       setMessage("pin-message", "");
       openDialog("pin-dialog");
     });
-    $("pin-submit").addEventListener("click", unlockStaff);
+    $("pin-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      unlockStaff();
+    });
     $("amount-submit").addEventListener("click", submitAmount);
     buildKeypad($("entry-keypad"), ["clear", "0", "delete"]);
     buildKeypad($("pin-keypad"), ["clear", "0", "delete"]);
