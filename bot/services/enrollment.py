@@ -19,7 +19,7 @@ from typing import Protocol
 
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import AlreadyExists
-from bot.loyalty.models import Member, NewMember
+from bot.loyalty.models import Campaign, Member, NewMember
 from bot.services.catalog import CampaignCatalog
 from bot.storage.joins import PendingJoin, PendingJoins
 from bot.storage.members import LinkConflict, MemberLink, MemberLinks
@@ -69,8 +69,16 @@ class Joined:
     link: MemberLink
     created: bool
     """True when the join created the member, False when an existing one was found."""
-    signup_bonus: Decimal | None = None
+    signup_bonus: SignupBonus | None = None
     """The signup link's bonus credited with this join, if any."""
+
+
+@dataclass(frozen=True)
+class SignupBonus:
+    """A signup bonus credited with a join, in its campaign's own unit (points, money)."""
+
+    amount: Decimal
+    campaign: Campaign
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ class SignupHook(Protocol):
 
     async def finish(
         self, telegram_user_id: int, member: Member, *, created: bool
-    ) -> Decimal | None:
+    ) -> SignupBonus | None:
         """After the account is linked; returns the bonus credited. Never raises platform
         errors."""
         ...

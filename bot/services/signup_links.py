@@ -32,7 +32,7 @@ from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError, Unavailable
 from bot.loyalty.models import CampaignKind, Member, Purchase
 from bot.services.catalog import CampaignCatalog
-from bot.services.enrollment import Joined, SignupOffer
+from bot.services.enrollment import Joined, SignupBonus, SignupOffer
 from bot.storage.links import (
     BonusDue,
     BonusState,
@@ -512,7 +512,7 @@ class SignupJoins:
 
     async def finish(
         self, telegram_user_id: int, member: Member, *, created: bool
-    ) -> Decimal | None:
+    ) -> SignupBonus | None:
         """The join is done: record it and pay the bonus once. Returns the bonus credited.
 
         Never raises a platform error: a bonus that could not be paid stays owed.
@@ -520,9 +520,9 @@ class SignupJoins:
         settled = await self._repository.settle(telegram_user_id, member.code, created=created)
         if settled is None:
             return None
-        if settled.credited_in_create is not None:
-            return settled.credited_in_create
         link = settled.link
+        if settled.credited_in_create is not None:
+            return await self._credited(settled.credited_in_create, link.campaign_id)
         if settled.due is not None:
             return await self._pay(settled.due)
         if link.campaign_id is not None and link.campaign_id not in member.campaign_ids:
@@ -537,7 +537,16 @@ class SignupJoins:
                 )
         return None
 
-    async def _pay(self, bonus: BonusDue) -> Decimal | None:
+    async def _credited(self, amount: Decimal, campaign_id: str | None) -> SignupBonus | None:
+        """The bonus a create credited, with its campaign for wording (``None`` if unknown)."""
+        try:
+            campaign = (await self._catalog.by_id()).get(campaign_id or "")
+        except LoyaltyError as exc:
+            log.info("Credited signup bonus not described: %s", exc.message)
+            return None
+        return None if campaign is None else SignupBonus(amount, campaign)
+
+    async def _pay(self, bonus: BonusDue) -> SignupBonus | None:
         """Send one bonus (its row is in state ``sending``); record what became of it."""
         try:
             campaign = (await self._catalog.by_id()).get(bonus.campaign_id)
@@ -566,7 +575,7 @@ class SignupJoins:
             await self._repository.bonus_outcome(bonus, BonusState.FAILED)
             return None
         await self._repository.bonus_outcome(bonus, BonusState.CREDITED)
-        return bonus.amount
+        return SignupBonus(bonus.amount, campaign)
 
     async def _was_paid(self, bonus: BonusDue) -> bool:
         history = await self._backend.history(bonus.member_code, limit=BONUS_HISTORY_DEPTH)

@@ -85,8 +85,9 @@ async def test_a_bonus_in_doubt_is_checked_and_paid_once_on_the_next_start(
 
     [card] = await jane.share_contact(PHONE)
 
-    # The join itself succeeded: the card arrives, the bonus waits.
+    # The join itself succeeded: the card arrives, the bonus waits (and is not announced).
     assert card.method == "sendPhoto"
+    assert "bonus" not in card.text
     assert await LinkRepository(running.db).bonus_state(code, POINTS) is BonusState.DOUBT
     paid_before = 40 if how == "lose" else 0
     assert await points(ct_backend, code) == paid_before

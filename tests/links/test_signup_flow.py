@@ -44,6 +44,7 @@ async def test_create_open_join_credits_the_bonus_once_on_the_platform(
 
     assert card.method == "sendPhoto"
     assert card.text.startswith("✅ You're in, Jane!")
+    assert card.text.endswith("\n🎁 Welcome bonus: +25 points.")
     code = await member_code(ct_backend)
     assert await points(ct_backend, code) == 25
     assert await bonus_transactions(ct_backend, code) == ["Auto add."]
@@ -89,6 +90,7 @@ async def test_an_existing_member_found_by_phone_gets_the_bonus_as_one_earn(
     [card] = await jane.share_contact(PHONE)
 
     assert "We found your card" in card.text
+    assert card.text.endswith("\n🎁 Welcome bonus: +40 points.")
     assert await points(ct_backend, existing.code) == 40
     [credit] = await bonus_transactions(ct_backend, existing.code)
     assert credit.startswith("Signup bonus #")
@@ -101,7 +103,8 @@ async def test_a_gift_card_bonus_is_money_on_the_card(
         campaign_id=GIFT_CARD, source="instagram", bonus=Decimal("5.50")
     )
     await jane.send(f"/start {link.token}")
-    await jane.share_contact(PHONE)
+    [card] = await jane.share_contact(PHONE)
+    assert card.text.endswith("\n🎁 Welcome bonus: +$5.50.")
     code = await member_code(ct_backend)
     [gift] = [b for b in await ct_backend.balances(code) if b.campaign_id == GIFT_CARD]
     assert gift.money.amount == Decimal("5.50")  # type: ignore[union-attr]
@@ -122,6 +125,7 @@ async def test_forget_and_join_again_through_the_same_link_credits_nothing_more(
     assert welcome.text.startswith(WELCOME)
     [card] = await jane.share_contact(PHONE)
     assert "We found your card" in card.text
+    assert "bonus" not in card.text
     assert await points(ct_backend, code) == 25
     assert await bonus_transactions(ct_backend, code) == ["Auto add."]
     # The second join is counted as a signup of the link all the same.

@@ -11,8 +11,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.config import Settings
+from bot.loyalty.models import CampaignKind, Money
 from bot.services.contacts import InvalidPhone, normalize_contact_phone
-from bot.services.enrollment import Enrollment, Joined, JoinRequest
+from bot.services.enrollment import Enrollment, Joined, JoinRequest, SignupBonus
 from bot.services.signup_links import SignupJoins, SignupLinks
 from bot.services.verification import EmailVerification
 from bot.storage.cards import CardImages
@@ -162,6 +163,11 @@ async def deliver_joined(
         caption = _("✅ You're in, {name}! Your card number is {number}.")
     else:
         caption = _("✅ You're in, {name}! We found your card: {number}.")
+    caption = caption.format(name=escape(name), number=number)
+    if joined.signup_bonus is not None:
+        caption += "\n" + _("🎁 Welcome bonus: +{amount}.").format(
+            amount=_bonus_amount(joined.signup_bonus)
+        )
     await send_card(
         bot,
         chat_id,
@@ -169,8 +175,17 @@ async def deliver_joined(
         program_name=settings.program_name,
         card_number=joined.link.card_number,
         first_name=joined.link.first_name,
-        caption=caption.format(name=escape(name), number=number),
+        caption=caption,
         reply_markup=member_menu(),
+    )
+
+
+def _bonus_amount(bonus: SignupBonus) -> str:
+    campaign = bonus.campaign
+    if campaign.kind is CampaignKind.POINTS:
+        return texts.points(bonus.amount)
+    return texts.money(
+        Money(amount=bonus.amount, currency=campaign.currency, glyph=campaign.glyph)
     )
 
 
