@@ -456,7 +456,7 @@ async def _stats(context: _Context, args: argparse.Namespace, out: TextIO) -> in
 
 MEMBER_COLUMNS = {
     "card_number": ("card_number", "card", "card number", "cardnumber", "card_no"),
-    "code": ("code", "member_code", "member code", "customer_code", "id"),
+    "code": ("code", "member_code", "member code", "customer_code"),
     "email": ("email", "e-mail", "email address", "mail"),
     "phone": ("phone", "phone number", "mobile", "telephone", "tel"),
 }

@@ -281,3 +281,47 @@ async def test_opening_a_link_counts_outcomes_for_members_too(
     opening = await links.open(5005, link.token, member_code="1000000000000001")
     assert opening.outcome is LinkOutcome.MEMBER
     assert await LinkRepository(app.db).visit(5005) is None
+
+
+async def rows_naming_user(app: BotUnderTest, user_id: int) -> dict[str, int]:
+    counts = {}
+    for table in ("link_attempts", "link_visits", "link_signups"):
+        row = await app.db.fetch_one(
+            f"SELECT count(*) FROM {table} WHERE telegram_user_id = ?", (user_id,)
+        )
+        assert row is not None
+        counts[table] = row[0]
+    return counts
+
+
+async def test_forget_erases_the_users_link_data_and_keeps_the_counts(
+    app: BotUnderTest, jane: TelegramUser, ct_backend: ClientToolboxClient
+) -> None:
+    links = signup_links(app)
+    poster = await links.create(campaign_id=POINTS, source="poster", bonus=Decimal(25))
+    email = await links.create(campaign_id=POINTS, source="email")
+    await jane.send(f"/start {poster.token}")
+    await jane.share_contact(PHONE)
+    await jane.send(f"/start {email.token}")
+    visitor = app.user(1002, first_name="Vic")
+    await visitor.send(f"/start {email.token}")
+    assert await rows_naming_user(app, jane.user.id) == {
+        "link_attempts": 2,
+        "link_visits": 0,
+        "link_signups": 1,
+    }
+    assert (await rows_naming_user(app, 1002))["link_visits"] == 1
+
+    for user in (jane, visitor):
+        [question] = await user.send("/forget")
+        await user.press("Yes, forget me", on=question)
+
+    for user_id in (jane.user.id, 1002):
+        assert await rows_naming_user(app, user_id) == dict.fromkeys(
+            ("link_attempts", "link_visits", "link_signups"), 0
+        )
+    code = await member_code(ct_backend)
+    assert await LinkRepository(app.db).attribution(code) is None
+    rows = {row.source: row for row in await links.stats(StatsGrouping.SOURCE)}
+    assert (rows["poster"].opened, rows["poster"].signups, rows["poster"].bonuses) == (1, 1, 1)
+    assert (rows["email"].opened, rows["email"].already_members) == (2, 1)
