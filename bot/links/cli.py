@@ -389,7 +389,7 @@ LIST_FIELDS = (
 
 
 async def _list(context: _Context, args: argparse.Namespace, out: TextIO) -> int:
-    rows = [
+    rows: list[dict[str, object]] = [
         {
             "token": link.token,
             "url": context.links.url(link),
