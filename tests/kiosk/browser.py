@@ -12,7 +12,14 @@ from typing import Any
 import qrcode
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    Page,
+    Playwright,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 
 from tests.kiosk.conftest import CHROMIUM, KioskServer
 
@@ -26,8 +33,8 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "kiosk"
-LANDSCAPE = {"width": 1024, "height": 768}
-PORTRAIT = {"width": 768, "height": 1024}
+LANDSCAPE: ViewportSize = {"width": 1024, "height": 768}
+PORTRAIT: ViewportSize = {"width": 768, "height": 1024}
 CAMERA_SIZE = (640, 480)
 
 
@@ -70,7 +77,7 @@ async def chromium_driver() -> AsyncIterator[Playwright]:
         yield playwright
 
 
-async def new_page(browser: Browser, server: KioskServer, viewport: dict[str, int]) -> Page:
+async def new_page(browser: Browser, server: KioskServer, viewport: ViewportSize) -> Page:
     context = await browser.new_context(
         viewport=viewport, has_touch=True, base_url=server.url, permissions=["camera"]
     )

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from bot.config import HttpSettings, KioskSettings, Settings
 from bot.kiosk.api import KEY_HEADER, KioskContext
 from bot.kiosk.app import build_kiosk, create_kiosk_app, mount_kiosk
+from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.loyalty.models import NewMember, Purchase
 from bot.sandbox.clienttoolbox import create_app as create_sandbox
@@ -113,7 +114,7 @@ def kiosk_settings(**kiosk: Any) -> Settings:
     }
     values.update(kiosk)
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         kiosk=KioskSettings(**values),
         languages=["en", "ru", "es"],
         default_language="en",
@@ -126,7 +127,7 @@ class KioskServer:
     """The web server's base URL; the kiosk page is at ``{url}/kiosk/``."""
     context: KioskContext
     kiosks: Kiosks
-    backend: ClientToolboxClient
+    backend: LoyaltyBackend
     database: Database
     links: SignupLinks | None = None
 
@@ -214,7 +215,7 @@ async def member(ct_backend: ClientToolboxClient) -> SandboxMember:
     return SandboxMember(created.code, created.card_number, "Jane", "+12025550155")
 
 
-async def points_of(backend: ClientToolboxClient, code: str) -> Decimal:
+async def points_of(backend: LoyaltyBackend, code: str) -> Decimal:
     for balance in await backend.balances(code):
         if balance.campaign_id == demo.POINTS_CAMPAIGN:
             return balance.points  # type: ignore[union-attr]

@@ -475,3 +475,50 @@ async def test_the_platform_down_is_said_plainly(
     assert answer.status_code == 503
     assert answer.json()["error"] == "unavailable"
     assert "503" not in answer.json()["message"]
+
+
+async def test_a_kiosk_on_altcraft_shows_the_member_and_records_a_purchase(
+    database: Database, clock: MovableClock
+) -> None:
+    from aiohttp import web
+
+    from bot.kiosk.app import build_kiosk, create_kiosk_app, mount_kiosk
+    from bot.loyalty.altcraft import AltcraftClient
+    from bot.sandbox.altcraft import create_app as create_altcraft
+    from bot.sandbox.runner import serve
+    from tests.kiosk.conftest import kiosk_settings
+    from tests.loyalty.test_altcraft_client import altcraft_settings
+
+    async with serve(create_altcraft()) as sandbox:
+        backend = AltcraftClient(altcraft_settings(sandbox), HttpSettings())
+        context = build_kiosk(kiosk_settings(), backend, database, clock=clock)
+        root = web.Application()
+        mount_kiosk(root, create_kiosk_app(context))
+        try:
+            async with serve(root) as url:
+                server = KioskServer(url, context, Kiosks(database), backend, database)
+                key = await server.add_kiosk()
+                async with server.client(key) as http:
+                    shown = await http.post("api/lookup", json={"card": "400000000001"})
+                    assert shown.status_code == 200, shown.text
+                    member = shown.json()
+                    assert member["greeting"] == "Hi, Ann!"
+                    assert member["contact"] == "+1 ••• ••• 01 01"
+                    [points] = member["balances"]
+                    assert points["headline"].startswith("120 points")
+                    staff = await http.post("api/staff/unlock", json={"pin": STAFF_PIN})
+                    bought = await http.post(
+                        "api/staff/record",
+                        json={
+                            "visit": member["visit"],
+                            "campaign_id": points["campaign_id"],
+                            "amount": "30",
+                        },
+                        headers={STAFF_HEADER: staff.json()["staff"]},
+                    )
+                    assert bought.status_code == 200, bought.text
+                    again = await http.post("api/visit", json={"visit": member["visit"]})
+                    assert again.json()["balances"][0]["headline"] != points["headline"]
+                    assert "DEMO0001" not in shown.text and "ann@" not in shown.text
+        finally:
+            await backend.aclose()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, Playwright, expect
+from playwright.async_api import Browser, Page, Playwright, ViewportSize, expect
 
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.sandbox.clienttoolbox import demo
@@ -280,7 +280,7 @@ async def test_an_unpaired_browser_sees_only_the_pairing_prompt(
 async def test_every_screen_fits_a_tablet(
     kiosk_factory: Callable[..., Any],
     member: SandboxMember,
-    viewport: dict[str, int],
+    viewport: ViewportSize,
     browser: Browser,
 ) -> None:
     server: KioskServer = await kiosk_factory()
