@@ -567,9 +567,14 @@
   }
 
   function pressKey(input, key) {
-    if (key === "delete") input.value = input.value.slice(0, -1);
+    if (key === "delete") input.value = input.value.trimEnd().slice(0, -1);
     else if (key === "clear") input.value = "";
     else if (input.value.length < 64) input.value += key;
+    if (input.id === "entry-input") {
+      // Groups of four, as printed on the card; the server drops the spaces.
+      const compact = input.value.replace(/\s+/g, "");
+      input.value = compact.replace(/(.{4})(?=.)/g, "$1 ");
+    }
   }
 
   document.addEventListener("click", (event) => {
