@@ -168,7 +168,6 @@ class KioskDesk:
             limits.unknown_cards, limits.unknown_card_window, clock=clock
         )
         self._visits: dict[str, Visit] = {}
-        self._store_urls: dict[str, str] = {}
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -179,7 +178,6 @@ class KioskDesk:
     def set_links(self, links: SignupLinks | None) -> None:
         """Signup links arrive once the bot knows its username (after ``getMe``)."""
         self._links = links
-        self._store_urls.clear()
 
     # ------------------------------------------------------------------ member lookups
 
@@ -247,15 +245,10 @@ class KioskDesk:
 
     async def store_url(self, kiosk: Kiosk) -> str | None:
         """The store's signup link for the idle screen, if signup links are available."""
-        if self._links is None:
-            return None
-        url = self._store_urls.get(kiosk.store)
-        if url is None:
-            link = await self._links.store_link(kiosk.store)
-            if not self._links.bot_username:
-                return None  # Known once the bot has asked Telegram for its username.
-            url = self._store_urls[kiosk.store] = self._links.url(link)
-        return url
+        # Asked each time: marketing may disable the store's link, and a new one then replaces it.
+        if self._links is None or not self._links.bot_username:
+            return None  # The username is known once the bot has asked Telegram (getMe).
+        return self._links.url(await self._links.store_link(kiosk.store))
 
     async def _campaign_ids_to_join(self) -> list[str]:
         # The same rule as ``Enrollment``: the configured campaigns, else every campaign.

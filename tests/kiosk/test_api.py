@@ -252,6 +252,11 @@ async def test_the_idle_screen_shows_the_stores_signup_link(
         link = await server.links.get(url.rpartition("=")[2])
         assert link is not None and link.source == f"store:{store}"
         assert link.member_code is None and link.usable(link.created_at)
+    # Marketing disables the store's link: the kiosk shows the new one at once.
+    await server.links.disable(urls[0].rpartition("=")[2])
+    async with server.client(first) as http:
+        [renewed] = decode_qr((await http.get("api/session")).json()["store_qr"])
+    assert renewed != urls[0] and renewed.startswith("https://t.me/great_widgets_bot?start=")
 
     # Before the bot knows its username there is no link to show, and nothing breaks.
     unnamed: KioskServer = await kiosk_factory(bot_username="")
