@@ -14,7 +14,7 @@ from aiogram.utils.i18n import I18n
 from aiohttp import web
 
 from bot.config import Settings
-from bot.kiosk.api import CONTEXT, KioskContext, add_api_routes, kiosk_guard
+from bot.kiosk.api import CONTEXT, MAX_BODY_BYTES, KioskContext, add_api_routes, kiosk_guard
 from bot.loyalty.base import LoyaltyBackend
 from bot.services.catalog import CampaignCatalog
 from bot.services.kiosk import KioskDesk, KioskLimits
@@ -29,7 +29,6 @@ from bot.storage.timestamps import utc_now
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PREFIX = "/kiosk"
 PAIRING_ATTEMPTS_PER_MINUTE = 10
-MAX_BODY_BYTES = 16 * 1024
 
 
 def build_kiosk(

@@ -464,6 +464,8 @@ async def test_the_page_is_locked_down(kiosk_server: KioskServer) -> None:
         policy = page.headers["Content-Security-Policy"]
         assert "default-src 'self'" in policy and "script-src 'self'" in policy
         assert page.headers["Referrer-Policy"] == "no-referrer"
+        huge = await http.post("api/pair", content=b'{"code": "' + b"x" * 20_000 + b'"}')
+        assert huge.status_code == 413
         bare = await http.get(f"{kiosk_server.url}/kiosk", follow_redirects=True)
         assert bare.url.path == "/kiosk/"
         assert (await http.get("static/../app.py")).status_code in (403, 404)
