@@ -159,7 +159,7 @@ async def open_database(
     try:
         connection.row_factory = sqlite3.Row
         await connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        await connection.execute("PRAGMA journal_mode = WAL")
+        await _enable_wal(connection, busy_timeout)
         await connection.execute("PRAGMA foreign_keys = ON")
         # WAL makes NORMAL durable across application crashes; only power loss can drop
         # the last commits.
@@ -170,6 +170,26 @@ async def open_database(
         await connection.close()
         raise
     return database
+
+
+async def _enable_wal(connection: aiosqlite.Connection, busy_timeout: float) -> None:
+    """Switch to WAL, waiting out another process that holds the file at that moment.
+
+    SQLite answers SQLITE_BUSY to this pragma at once, without its busy handler, while another
+    connection is setting up the same new file; so wait and ask again, within the busy timeout.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + busy_timeout
+    delay = 0.01
+    while True:
+        try:
+            await connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 async def _migrate(database: Database, migrations: Sequence[Migration]) -> None:
