@@ -43,6 +43,8 @@ def secret_values(settings: Settings) -> list[str]:
         settings.clienttoolbox.user_api_key,
         settings.altcraft.token,
         settings.smtp.password,
+        settings.links_secret,
+        settings.kiosk.staff_pin,
     ]
     values = [secret.get_secret_value() for secret in candidates if secret is not None]
     if settings.bot_token is not None:
