@@ -199,7 +199,11 @@ def _append_xml(parent: ET.Element, name: str, value: Any) -> None:
 
 
 def decode_answer(raw: bytes, content_type: str = "") -> dict[str, Any]:
-    """Parse a JSON or XML answer; XML scalars stay strings and empty elements are ``None``."""
+    """Parse a JSON or XML answer; XML scalars stay strings and empty elements are ``None``.
+
+    JSON fractions are read as ``Decimal`` (never through a float) and ``NaN``/``Infinity``
+    are refused, so a balance is exactly what Altcraft sent.
+    """
     text = raw.lstrip()
     is_xml = "xml" in content_type.lower() or text.startswith(b"<")
     try:
@@ -209,12 +213,16 @@ def decode_answer(raw: bytes, content_type: str = "") -> dict[str, Any]:
                 raise ProtocolError(f"XML answer has root <{root.tag}>, expected <xml>")
             value = _xml_value(root)
             return value if isinstance(value, dict) else {}
-        parsed = json.loads(text)
+        parsed = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
     except (ET.ParseError, ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"answer is not valid {'XML' if is_xml else 'JSON'}: {exc}") from None
     if not isinstance(parsed, dict):
         raise ProtocolError("JSON answer is not an object")
     return parsed
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not an amount Altcraft sends")
 
 
 def _xml_value(element: ET.Element) -> Any:
@@ -288,8 +296,6 @@ def as_str(value: Any) -> str:
 
 
 def as_decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, float):
-        return Decimal(str(value))
     if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
         try:
             return parse_amount(value)
