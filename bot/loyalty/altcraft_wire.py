@@ -248,16 +248,6 @@ def _xml_value(element: ET.Element) -> Any:
 # --- envelope -----------------------------------------------------------------------------
 
 
-def check_envelope(answer: Mapping[str, Any], method: str) -> None:
-    """Raise the typed error for a non-zero ``error``; ``ProtocolError`` if there is none."""
-    if "error" not in answer:
-        raise ProtocolError(f"{method}: answer has no 'error' field")
-    code = as_int(answer["error"], "error")
-    if code == 0:
-        return
-    raise error_for(code, as_str(answer.get("error_text")), method)
-
-
 def error_for(code: int, text: str, method: str) -> LoyaltyError:
     message = f"{method}: {text or 'no error text'} (error {code})"
     if code in (401, 403):
