@@ -362,7 +362,8 @@ async def staff_record(request: web.Request) -> web.Response:
             campaign_id=campaign_id,
             amount=_optional_amount(body),
             item=item,
-            quantity=int(quantity_text) if quantity_text.isdigit() else 0,
+            # isdigit() would accept "²", which int() refuses.
+            quantity=int(quantity_text) if quantity_text.isdecimal() else 0,
         )
 
     return await _staff_answer(request, action, campaign_id)

@@ -417,6 +417,7 @@ async def test_staff_records_and_redeems_on_the_platform(
             {"campaign_id": demo.POINTS_CAMPAIGN},
             {"campaign_id": demo.GIFTCARD_CAMPAIGN, "amount": "5"},
             {"campaign_id": demo.BUYX_CAMPAIGN, "item": "999"},
+            {"campaign_id": demo.BUYX_CAMPAIGN, "item": demo.COFFEES_ITEM, "quantity": "²"},
         ):
             answer = await http.post("api/staff/record", json={"visit": visit, **bad})
             assert answer.status_code == 422, bad
