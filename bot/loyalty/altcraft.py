@@ -81,6 +81,7 @@ from bot.loyalty.models import (
     Transaction,
     TransactionImportRow,
 )
+from bot.loyalty.pooled_client import PooledPlatformClient
 
 __all__ = [
     "CODE_FIELD",
@@ -103,7 +104,7 @@ _CARD_ATTEMPTS = 5
 T = TypeVar("T")
 
 
-class AltcraftClient:
+class AltcraftClient(PooledPlatformClient):
     """Altcraft's typed calls plus the ``LoyaltyBackend`` protocol, over one pooled client."""
 
     platform = "altcraft"
@@ -129,19 +130,7 @@ class AltcraftClient:
         }
         if token_in_header and self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(
-                connect=http.connect_timeout,
-                read=http.read_timeout,
-                write=http.read_timeout,
-                pool=http.connect_timeout,
-            ),
-            limits=httpx.Limits(
-                max_connections=http.pool_size, max_keepalive_connections=http.pool_size
-            ),
-            transport=transport,
-        )
+        super().__init__(http, transport=transport, headers=headers)
 
     def __repr__(self) -> str:
         return (
@@ -149,15 +138,6 @@ class AltcraftClient:
             f"loyalty_program_id={self._settings.loyalty_program_id}, "
             f"profiles_db_id={self._settings.profiles_db_id}, body_format={self._format!r})"
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> AltcraftClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # --- transport ------------------------------------------------------------------------
 

@@ -80,6 +80,7 @@ from bot.loyalty.models import (
     Transaction,
     TransactionImportRow,
 )
+from bot.loyalty.pooled_client import PooledPlatformClient
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def _number(value: Decimal | int) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-class ClientToolboxClient:
+class ClientToolboxClient(PooledPlatformClient):
     """Typed async client of the Client Toolbox API and its ``LoyaltyBackend``."""
 
     platform = "clienttoolbox"
@@ -142,14 +143,7 @@ class ClientToolboxClient:
             if secret is not None and secret.get_secret_value()
         )
         self._kinds: dict[str, CampaignKind] = {}
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(http.read_timeout, connect=http.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=http.pool_size, max_keepalive_connections=http.pool_size
-            ),
-            transport=transport,
-            follow_redirects=False,
-        )
+        super().__init__(http, transport=transport)
 
     @classmethod
     def from_settings(
@@ -168,15 +162,6 @@ class ClientToolboxClient:
             f"ClientToolboxClient(url={self._url!r}, account_id={self._settings.account_id!r}, "
             f"user_id={self._settings.user_id!r}, output={self._settings.output!r})"
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> ClientToolboxClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # ------------------------------------------------------------------- transport
 
