@@ -658,21 +658,14 @@ class AltcraftClient(PooledPlatformClient):
         points = purchase.amount
         if points is None or points <= 0:
             raise Rejected("an Altcraft purchase needs a positive amount: the points to accrue")
-        eid = f"bot-{uuid.uuid4().hex}"
-        operation = await self._with_member(
+        operation = await self._move_points(
             self._code_refs(code),
-            lambda ref: self.accrue_points(
-                ref, points, transaction_eid=eid, description=purchase.description
-            ),
-        )
-        return Receipt(
-            transaction_id=operation.transaction_id,
-            campaign_id=self.campaign_id,
-            campaign_name=self.campaign_name,
+            points,
+            redeem=False,
+            transaction_eid=f"bot-{uuid.uuid4().hex}",
             description=purchase.description,
-            earned=points,
-            balance=None if operation.balance is None else self._points_balance(operation.balance),
         )
+        return self._receipt(operation, purchase.description, earned=points)
 
     async def redeem(self, code: str, redemption: Redemption) -> Receipt:
         self._check_campaign(redemption.campaign_id)
@@ -683,19 +676,53 @@ class AltcraftClient(PooledPlatformClient):
         points = redemption.points
         if points is None or points <= 0:
             raise Rejected("a redemption needs a positive number of points")
-        eid = f"bot-{uuid.uuid4().hex}"
-        operation = await self._with_member(
+        operation = await self._move_points(
             self._code_refs(code),
-            lambda ref: self.redeem_points(
-                ref, points, transaction_eid=eid, description=redemption.description
+            points,
+            redeem=True,
+            transaction_eid=f"bot-{uuid.uuid4().hex}",
+            description=redemption.description,
+        )
+        return self._receipt(operation, redemption.description, deducted=points)
+
+    async def _move_points(
+        self,
+        refs: Sequence[ProfileRef],
+        points: Decimal,
+        *,
+        redeem: bool,
+        transaction_eid: str,
+        description: str,
+        created_at: dt.datetime | None = None,
+    ) -> PointsOperation:
+        """Accrue or redeem on the first ref that finds a member (sent once per ref)."""
+        operation = self.redeem_points if redeem else self.accrue_points
+        return await self._with_member(
+            refs,
+            lambda ref: operation(
+                ref,
+                points,
+                transaction_eid=transaction_eid,
+                description=description,
+                created_at=created_at,
             ),
         )
+
+    def _receipt(
+        self,
+        operation: PointsOperation,
+        description: str,
+        *,
+        earned: Decimal | None = None,
+        deducted: Decimal | None = None,
+    ) -> Receipt:
         return Receipt(
             transaction_id=operation.transaction_id,
             campaign_id=self.campaign_id,
             campaign_name=self.campaign_name,
-            description=redemption.description,
-            deducted=points,
+            description=description,
+            earned=earned,
+            deducted=deducted,
             balance=None if operation.balance is None else self._points_balance(operation.balance),
         )
 
@@ -843,18 +870,14 @@ class AltcraftClient(PooledPlatformClient):
             *self._code_refs(row.member),
             ProfileRef.custom(self._settings.card_field, row.member),
         ]
-
-        async def move(ref: ProfileRef) -> PointsOperation:
-            operation = self.redeem_points if row.redeemed else self.accrue_points
-            return await operation(
-                ref,
-                points,
-                transaction_eid=eid,
-                description=row.description,
-                created_at=created_at,
-            )
-
-        result = await self._with_member(refs, move)
+        result = await self._move_points(
+            refs,
+            points,
+            redeem=row.redeemed,
+            transaction_eid=eid,
+            description=row.description,
+            created_at=created_at,
+        )
         return _row_result(row, ImportOutcome.CREATED, result.transaction_id)
 
 
