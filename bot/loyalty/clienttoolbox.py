@@ -306,10 +306,7 @@ class ClientToolboxClient(PooledPlatformClient):
             form["card_number_suffix"] = card_number_suffix or None
         if auto_add is not None:
             form["auto_add"] = _number(auto_add) if isinstance(auto_add, Decimal) else auto_add
-        answer = await self._require(
-            RecordedCustomerAnswer, "record_customer", form, read_only=False
-        )
-        return answer.customer
+        return await self._record_customer(form)
 
     async def record_customer_register(
         self,
@@ -327,10 +324,7 @@ class ClientToolboxClient(PooledPlatformClient):
             "send_no_email": "true" if send_no_email else None,
             **fields.form(),
         }
-        answer = await self._require(
-            RecordedCustomerAnswer, "record_customer", form, read_only=False
-        )
-        return answer.customer
+        return await self._record_customer(form)
 
     async def record_customer_edit(
         self,
@@ -361,6 +355,9 @@ class ClientToolboxClient(PooledPlatformClient):
             "send_no_email": "true" if send_no_email else None,
             **fields.form(),
         }
+        return await self._record_customer(form)
+
+    async def _record_customer(self, form: Mapping[str, str | None]) -> RecordedCustomer:
         answer = await self._require(
             RecordedCustomerAnswer, "record_customer", form, read_only=False
         )
