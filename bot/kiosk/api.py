@@ -131,8 +131,6 @@ def _member_json(screen: MemberScreen, words: Wording) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------------- middlewares
-
 _OPEN_PATHS = ("/api/words", "/api/pair")
 
 
@@ -182,9 +180,6 @@ async def kiosk_guard(
     return response
 
 
-# ---------------------------------------------------------------------------- open calls
-
-
 async def words(request: web.Request) -> web.Response:
     context = _context(request)
     text = wording(request)
@@ -211,9 +206,6 @@ async def pair(request: web.Request) -> web.Response:
         raise ApiError(403, "pairing_failed", wording(request).page()["pair_failed"])
     log.info("Kiosk %s (%s) paired", paired.kiosk.id, paired.kiosk.store)
     return _json({"key": paired.key, "store": paired.kiosk.store})
-
-
-# ---------------------------------------------------------------------------- kiosk calls
 
 
 async def session(request: web.Request) -> web.Response:
@@ -282,9 +274,6 @@ async def join(request: web.Request) -> web.Response:
         },
         201,
     )
-
-
-# ---------------------------------------------------------------------------- staff calls
 
 
 async def staff_unlock(request: web.Request) -> web.Response:

@@ -179,8 +179,6 @@ class KioskDesk:
         """Signup links arrive once the bot knows its username (after ``getMe``)."""
         self._links = links
 
-    # ------------------------------------------------------------------ member lookups
-
     def _limit(self, kiosk: Kiosk) -> None:
         self._unknown.check(kiosk.id)
         self._lookups.take(kiosk.id)
@@ -241,8 +239,6 @@ class KioskDesk:
         for token in [t for t, visit in self._visits.items() if visit.expires_at <= now]:
             del self._visits[token]
 
-    # ------------------------------------------------------------------ signup
-
     async def store_url(self, kiosk: Kiosk) -> str | None:
         """The store's signup link for the idle screen, if signup links are available."""
         # Asked each time: marketing may disable the store's link, and a new one then replaces it.
@@ -288,8 +284,6 @@ class KioskDesk:
         return WalkIn(
             card_number=member.card_number, first_name=member.first_name, claim_url=claim_url
         )
-
-    # ------------------------------------------------------------------ staff actions
 
     def _staff_visit(self, kiosk: Kiosk, staff_token: str | None, visit_token: str) -> Visit:
         if not self.staff.session_open(kiosk, staff_token):
