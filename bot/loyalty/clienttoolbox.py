@@ -107,6 +107,7 @@ _MEMBER_COLUMNS = (
     "custom_date",
     "auto_add",
 )
+_UNREPORTED = "the platform did not report this row"
 _MEMBER_OUTCOMES = {
     "new": ImportOutcome.CREATED,
     "updated": ImportOutcome.UPDATED,
@@ -971,19 +972,11 @@ class ClientToolboxClient(PooledPlatformClient):
         ]
         header = [_MEMBER_COLUMNS[index] for index in used]
         cells = [[row[index] for index in used] for row in cells]
-        delimiter = choose_delimiter([value for row in cells for value in row])
-        results: dict[int, ImportResult] = {}
-        sendable: list[int] = []
-        for position, (row, values) in enumerate(zip(rows, cells, strict=True)):
-            if any(refusal(value, delimiter) for value in values):
-                results[position] = ImportResult(
-                    line=row.line,
-                    outcome=ImportOutcome.INVALID,
-                    member_code=row.code,
-                    message=f"a value holds a line break or the {delimiter} delimiter",
-                )
-            else:
-                sendable.append(position)
+        delimiter, sendable, refused = _split_by_delimiter(cells)
+        results = {
+            position: _unsendable(rows[position].line, rows[position].code, delimiter)
+            for position in refused
+        }
         if sendable:
             batch = await self.customers_batch(
                 header,
@@ -1003,7 +996,7 @@ class ClientToolboxClient(PooledPlatformClient):
                         line=row.line,
                         outcome=ImportOutcome.FAILED,
                         member_code=row.code,
-                        message="the platform did not report this row",
+                        message=_UNREPORTED,
                     )
                     continue
                 outcome = _MEMBER_OUTCOMES.get(answer.status.lower()) or _row_failure(answer.error)
@@ -1050,20 +1043,11 @@ class ClientToolboxClient(PooledPlatformClient):
         lines: Sequence[TransactionLine],
     ) -> dict[int, ImportResult]:
         _header, cells = transaction_columns(kind, lines)
-        delimiter = choose_delimiter([value for row in cells for value in row])
+        delimiter, sendable, refused = _split_by_delimiter(cells)
         results: dict[int, ImportResult] = {}
-        sendable: list[int] = []
-        for index, values in enumerate(cells):
-            if any(refusal(value, delimiter) for value in values):
-                row = rows[positions[index]]
-                results[positions[index]] = ImportResult(
-                    line=row.line,
-                    outcome=ImportOutcome.INVALID,
-                    member_code=row.member,
-                    message=f"a value holds a line break or the {delimiter} delimiter",
-                )
-            else:
-                sendable.append(index)
+        for index in refused:
+            row = rows[positions[index]]
+            results[positions[index]] = _unsendable(row.line, row.member, delimiter)
         if not sendable:
             return results
         batch = await self.batch_transactions(
@@ -1076,7 +1060,7 @@ class ClientToolboxClient(PooledPlatformClient):
         for number, index in enumerate(sendable, start=1):
             row, answer = rows[positions[index]], answers.get(number)
             if answer is None:
-                outcome, message = ImportOutcome.FAILED, "the platform did not report this row"
+                outcome, message = ImportOutcome.FAILED, _UNREPORTED
             elif answer.status.lower() == "imported":
                 outcome, message = ImportOutcome.CREATED, ""
             else:
@@ -1085,6 +1069,28 @@ class ClientToolboxClient(PooledPlatformClient):
                 line=row.line, outcome=outcome, member_code=row.member, message=message
             )
         return results
+
+
+def _split_by_delimiter(cells: Sequence[Sequence[str]]) -> tuple[Delimiter, list[int], list[int]]:
+    """The delimiter for a batch of these rows, the rows it can carry and those it cannot."""
+    delimiter = choose_delimiter([value for row in cells for value in row])
+    sendable: list[int] = []
+    refused: list[int] = []
+    for index, values in enumerate(cells):
+        if any(refusal(value, delimiter) for value in values):
+            refused.append(index)
+        else:
+            sendable.append(index)
+    return delimiter, sendable, refused
+
+
+def _unsendable(line: int, member_code: str, delimiter: Delimiter) -> ImportResult:
+    return ImportResult(
+        line=line,
+        outcome=ImportOutcome.INVALID,
+        member_code=member_code,
+        message=f"a value holds a line break or the {delimiter} delimiter",
+    )
 
 
 def _row_failure(message: str) -> ImportOutcome:
