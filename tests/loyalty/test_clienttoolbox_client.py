@@ -697,6 +697,31 @@ async def test_import_transactions_one_result_per_row(client: ClientToolboxClien
     assert isinstance(gift, GiftcardBalance) and gift.money.amount == Decimal("10.50")
 
 
+async def test_import_transactions_refuses_only_the_row_a_batch_cannot_carry(
+    client: ClientToolboxClient,
+) -> None:
+    rows = [
+        TransactionImportRow(
+            line=1, campaign_id=POINTS, member=demo.JANE_CODE, amount=Decimal(10)
+        ),
+        TransactionImportRow(
+            line=2,
+            campaign_id=POINTS,
+            member=demo.JANE_CODE,
+            amount=Decimal(20),
+            description="Refund\nsee note",
+        ),
+    ]
+    results = await client.import_transactions(rows)
+    assert [(r.line, r.outcome, r.member_code) for r in results] == [
+        (1, ImportOutcome.CREATED, demo.JANE_CODE),
+        (2, ImportOutcome.INVALID, demo.JANE_CODE),
+    ]
+    assert "line break" in results[1].message
+    points = by_campaign(await client.balances(demo.JANE_CODE))[POINTS]
+    assert isinstance(points, PointsBalance) and points.points == Decimal(2010)
+
+
 # --------------------------------------------------------------------------- credentials
 
 
