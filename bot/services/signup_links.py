@@ -41,6 +41,7 @@ from bot.storage.links import (
     LinkRecord,
     LinkRepository,
     NewLink,
+    link_refusal,
     token_digest,
 )
 from bot.storage.members import LinkConflict, MemberLinks
@@ -121,17 +122,7 @@ class SignupLink:
         return self.member_code is not None
 
     def usable(self, now: dt.datetime) -> bool:
-        return _refusal(self, now) is None
-
-
-def _refusal(link: SignupLink | LinkRecord, now: dt.datetime) -> LinkOutcome | None:
-    if link.disabled:
-        return LinkOutcome.DISABLED
-    if link.expires_at is not None and now >= link.expires_at:
-        return LinkOutcome.EXPIRED
-    if link.max_uses is not None and link.uses >= link.max_uses:
-        return LinkOutcome.USED_UP
-    return None
+        return link_refusal(self, now) is None
 
 
 def _public(record: LinkRecord) -> SignupLink:

@@ -18,6 +18,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from bot.storage.database import Database, Transaction
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
@@ -73,13 +74,31 @@ class LinkRecord:
 
     def refusal(self, now: dt.datetime) -> LinkOutcome | None:
         """Why the link cannot bring a signup in now, or ``None`` if it can."""
-        if self.disabled:
-            return LinkOutcome.DISABLED
-        if self.expires_at is not None and now >= self.expires_at:
-            return LinkOutcome.EXPIRED
-        if self.max_uses is not None and self.uses >= self.max_uses:
-            return LinkOutcome.USED_UP
-        return None
+        return link_refusal(self, now)
+
+
+class LinkTerms(Protocol):
+    """What decides whether a link can still bring a signup in."""
+
+    @property
+    def disabled(self) -> bool: ...
+    @property
+    def expires_at(self) -> dt.datetime | None: ...
+    @property
+    def max_uses(self) -> int | None: ...
+    @property
+    def uses(self) -> int: ...
+
+
+def link_refusal(link: LinkTerms, now: dt.datetime) -> LinkOutcome | None:
+    """Why ``link`` cannot bring a signup in now, or ``None`` if it can."""
+    if link.disabled:
+        return LinkOutcome.DISABLED
+    if link.expires_at is not None and now >= link.expires_at:
+        return LinkOutcome.EXPIRED
+    if link.max_uses is not None and link.uses >= link.max_uses:
+        return LinkOutcome.USED_UP
+    return None
 
 
 def _link_from_row(row: sqlite3.Row) -> LinkRecord:
