@@ -88,9 +88,6 @@ class RowProblem:
     member_code: str = ""
 
 
-# ----------------------------------------------------------------------------- single values
-
-
 def clean_text(value: str) -> str:
     value = value.strip()
     if not _LINE_BREAKS.isdisjoint(value):
@@ -211,9 +208,6 @@ def parse_date(
             f"{value!r} is out of range ({earliest.isoformat()} to {latest.isoformat()})"
         )
     return found
-
-
-# ----------------------------------------------------------------------------- rows
 
 
 def _cell(cells: Sequence[str], positions: Mapping[str, int], name: str) -> str:

@@ -139,8 +139,6 @@ class AltcraftClient(PooledPlatformClient):
             f"profiles_db_id={self._settings.profiles_db_id}, body_format={self._format!r})"
         )
 
-    # --- transport ------------------------------------------------------------------------
-
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 
@@ -221,8 +219,6 @@ class AltcraftClient(PooledPlatformClient):
             params["points_currency_eid"] = self._settings.points_currency_eid
         return params
 
-    # --- members ----------------------------------------------------------------------------
-
     async def register_member(
         self, ref: ProfileRef, *, registration_date: dt.datetime | None = None
     ) -> str:
@@ -301,8 +297,6 @@ class AltcraftClient(PooledPlatformClient):
     async def delete_member(self, ref: ProfileRef) -> str:
         answer = await self._call("loyalty/delete_member", self._loyalty(ref))
         return _profile_id_of(answer, "delete_member")
-
-    # --- accounts ---------------------------------------------------------------------------
 
     async def account_balance(self, ref: ProfileRef) -> AccountBalance:
         answer = await self._call("loyalty/account/balance", self._currency(self._loyalty(ref)))
@@ -397,8 +391,6 @@ class AltcraftClient(PooledPlatformClient):
             params["transaction_eid"] = transaction_eid
         return parse_points_operation(await self._call("loyalty/cancel_transaction", params))
 
-    # --- profiles ---------------------------------------------------------------------------
-
     async def add_profile(self, data: Mapping[str, Any], *, skip_triggers: bool = False) -> str:
         """Create a profile in ``profiles_db_id``; returns its id. Never looks for duplicates."""
         params: dict[str, Any] = {"db_id": self._db_id(), "data": dict(data)}
@@ -415,8 +407,6 @@ class AltcraftClient(PooledPlatformClient):
         """Set fields of an existing profile (``profiles/update`` never creates one)."""
         params = {"db_id": self._db_id(), **ref.params(), "data": dict(data)}
         return _profile_id_of(await self._call("profiles/update", params), "profiles/update")
-
-    # --- LoyaltyBackend ---------------------------------------------------------------------
 
     @property
     def campaign_id(self) -> str:
@@ -725,8 +715,6 @@ class AltcraftClient(PooledPlatformClient):
             deducted=deducted,
             balance=None if operation.balance is None else self._points_balance(operation.balance),
         )
-
-    # --- imports ----------------------------------------------------------------------------
 
     def _row_ref(self, row: MemberImportRow) -> ProfileRef | None:
         by_matching = {

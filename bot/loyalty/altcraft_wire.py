@@ -170,9 +170,6 @@ class Profile:
         return (single,) if single else ()
 
 
-# --- bodies -------------------------------------------------------------------------------
-
-
 def encode_body(body: Mapping[str, Any], body_format: BodyFormat) -> bytes:
     if body_format == "json":
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -245,9 +242,6 @@ def _xml_value(element: ET.Element) -> Any:
     return text
 
 
-# --- envelope -----------------------------------------------------------------------------
-
-
 def error_for(code: int, text: str, method: str) -> LoyaltyError:
     message = f"{method}: {text or 'no error text'} (error {code})"
     if code in (401, 403):
@@ -259,9 +253,6 @@ def error_for(code: int, text: str, method: str) -> LoyaltyError:
     if code == 429 or code >= 500:
         return Unavailable(message)
     return Rejected(message)
-
-
-# --- scalars (JSON gives numbers, XML gives strings) ----------------------------------------
 
 
 def as_int(value: Any, name: str) -> int:
@@ -335,9 +326,6 @@ def rfc3339(moment: dt.datetime) -> str:
 
 def points_text(amount: Decimal) -> str:
     return format_amount(amount, 2)
-
-
-# --- answers ------------------------------------------------------------------------------
 
 
 def parse_batch_rows(value: Any) -> tuple[BatchRowResult, ...]:

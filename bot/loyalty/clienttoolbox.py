@@ -164,8 +164,6 @@ class ClientToolboxClient(PooledPlatformClient):
             f"user_id={self._settings.user_id!r}, output={self._settings.output!r})"
         )
 
-    # ------------------------------------------------------------------- transport
-
     def _credentials(self, api15: bool) -> dict[str, str]:
         settings = self._settings
         form = {"account_id": settings.account_id, "user_id": settings.user_id}
@@ -272,8 +270,6 @@ class ClientToolboxClient(PooledPlatformClient):
         if payload is None:
             raise NotFound(f"{call}: no match")
         return payload
-
-    # ------------------------------------------------------------------- customer calls
 
     async def record_customer_new(
         self,
@@ -545,8 +541,6 @@ class ClientToolboxClient(PooledPlatformClient):
             return False
         return tree is not None
 
-    # ------------------------------------------------------------------- transaction calls
-
     async def record_activity(
         self,
         campaign_id: str,
@@ -669,8 +663,6 @@ class ClientToolboxClient(PooledPlatformClient):
         if await self._call("transaction_delete", fields, read_only=False) is None:
             raise NotFound(f"transaction_delete: no transaction {transaction_id}")
 
-    # ------------------------------------------------------------------- campaign calls
-
     async def campaigns_list(
         self,
         *,
@@ -729,8 +721,6 @@ class ClientToolboxClient(PooledPlatformClient):
             return self._kinds[campaign_id]
         except KeyError:
             raise NotFound(f"no campaign {campaign_id}") from None
-
-    # ------------------------------------------------------------------- LoyaltyBackend
 
     def _phone_key(self, phone: str) -> str | None:
         try:

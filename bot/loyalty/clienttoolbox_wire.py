@@ -63,8 +63,6 @@ _STAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))
 _YES = frozenset({"y", "yes", "true", "1"})
 _NO = frozenset({"n", "no", "false", "0", ""})
 
-# --------------------------------------------------------------------------- body decoding
-
 
 def decode_body(body: bytes) -> dict[str, Any]:
     """Turn an XML, JSON or JSONP answer into a tree of dicts, lists and scalars.
@@ -134,9 +132,6 @@ class _Repeated(list[Any]):
     """Siblings with one tag; a list subtype so a first value that is a list stays distinct."""
 
 
-# --------------------------------------------------------------------------- envelope
-
-
 def open_envelope(body: bytes) -> dict[str, Any] | None:
     """Read the envelope: the payload on success, ``None`` on ``no_match``, typed errors else."""
     tree = decode_body(body)
@@ -203,9 +198,6 @@ def read_payload(model: type[Payload], tree: dict[str, Any], call: str) -> Paylo
         where = ".".join(str(part) for part in first["loc"]) or "answer"
         message = first["msg"][:160]
         raise ProtocolError(f"unexpected {call} answer at {where}: {message}") from None
-
-
-# --------------------------------------------------------------------------- scalar types
 
 
 def _text(value: Any) -> str:
@@ -321,9 +313,6 @@ def _kind(type_text: str) -> CampaignKind | None:
         return CampaignKind(type_text.strip().lower())
     except ValueError:
         return None
-
-
-# --------------------------------------------------------------------------- customers
 
 
 class CustomerFields(BaseModel):
@@ -527,9 +516,6 @@ class GeneratedCardAnswer(WireModel):
     customer: GeneratedCard
 
 
-# --------------------------------------------------------------------------- balance and history
-
-
 class HistoryEntry(WireModel):
     """One transaction of ``customer_balance``."""
 
@@ -587,9 +573,6 @@ class BalanceStatement(WireModel):
 
 class BalanceStatementAnswer(WireModel):
     campaign: BalanceStatement
-
-
-# --------------------------------------------------------------------------- campaigns
 
 
 class ItemEntry(WireModel):
@@ -666,9 +649,6 @@ class CampaignRewardList(WireModel):
 
 class ItemList(WireModel):
     items: Annotated[list[ItemEntry], BeforeValidator(_listed("item"))] = []
-
-
-# --------------------------------------------------------------------------- receipts
 
 
 class ReceiptCampaign(WireModel):
@@ -890,9 +870,6 @@ class ReceiptAnswer(WireModel):
     receipt: ReceiptDoc
 
 
-# --------------------------------------------------------------------------- batches
-
-
 class CustomerBatchRow(WireModel):
     line: Count = None
     status: Text = ""
@@ -934,8 +911,6 @@ class TransactionBatch(WireModel):
 class TransactionBatchAnswer(WireModel):
     batch: TransactionBatch
 
-
-# --------------------------------------------------------------------------- batch requests
 
 Delimiter = Literal["pipe", "comma", "tab"]
 DELIMITER_CHARS: dict[Delimiter, str] = {"pipe": "|", "comma": ",", "tab": "\t"}

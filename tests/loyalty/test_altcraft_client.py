@@ -78,9 +78,6 @@ async def client(sandbox: str, body_format: str) -> AsyncIterator[AltcraftClient
     await altcraft.aclose()
 
 
-# --- typed calls ----------------------------------------------------------------------------
-
-
 async def test_register_member_reports_new_existing_and_unknown_profiles(
     client: AltcraftClient,
 ) -> None:
@@ -248,9 +245,6 @@ async def test_both_spellings_of_the_redeem_path_work(sandbox: str, redeem_path:
         assert (await altcraft.redeem_points(ANN, Decimal("20"))).balance == Decimal("100.00")
 
 
-# --- the LoyaltyBackend ---------------------------------------------------------------------
-
-
 async def test_a_whole_member_journey(client: AltcraftClient) -> None:
     backend: LoyaltyBackend = client
     assert isinstance(client, LoyaltyBackend)
@@ -413,9 +407,6 @@ async def test_import_prefers_the_configured_matching(sandbox: str) -> None:
             campaign_ids=[],
         )
     assert results[0].outcome is ImportOutcome.CREATED
-
-
-# --- failures -------------------------------------------------------------------------------
 
 
 async def set_fault(url: str, **fault: object) -> None:

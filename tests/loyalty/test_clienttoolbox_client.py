@@ -93,9 +93,6 @@ async def set_fault(url: str, **fault: Any) -> None:
         (await control.post(f"{url}/_sandbox/faults", json=fault)).raise_for_status()
 
 
-# --------------------------------------------------------------------------- catalogue
-
-
 async def test_campaigns_rewards_and_items(client: ClientToolboxClient) -> None:
     assert isinstance(client, LoyaltyBackend)
     campaigns = {campaign.id: campaign for campaign in await client.campaigns()}
@@ -126,9 +123,6 @@ async def test_campaigns_rewards_and_items(client: ClientToolboxClient) -> None:
     page = await client.campaigns_list(offset=1, length=2)
     assert [entry.id for entry in page.campaigns] == [GIFT, EVENTS]
     assert page.pagination.total == len(campaigns)
-
-
-# --------------------------------------------------------------------------- members
 
 
 async def test_balances_of_every_kind_with_rewards(client: ClientToolboxClient) -> None:
@@ -336,9 +330,6 @@ async def test_update_profile(client: ClientToolboxClient) -> None:
     assert await client.customer_exists(code="ghost-code") is False
 
 
-# --------------------------------------------------------------------------- transactions
-
-
 async def test_record_purchase_every_kind(client: ClientToolboxClient) -> None:
     code = demo.JANE_CODE
     points = await client.record_purchase(
@@ -462,9 +453,6 @@ async def test_join_campaign(client: ClientToolboxClient) -> None:
     assert isinstance(events, EventsBalance) and events.events == 1
     with pytest.raises(NotFound):
         await client.join_campaign("ghost", GIFT)
-
-
-# --------------------------------------------------------------------------- batches
 
 
 SEED_PROFILES = [
@@ -722,9 +710,6 @@ async def test_import_transactions_refuses_only_the_row_a_batch_cannot_carry(
     assert isinstance(points, PointsBalance) and points.points == Decimal(2010)
 
 
-# --------------------------------------------------------------------------- credentials
-
-
 async def test_credential_styles(sandbox_url: str) -> None:
     sent: list[httpx.Request] = []
 
@@ -787,9 +772,6 @@ async def test_auth_failure_leaks_no_secret(
     shown += [record.exc_text or "" for record in caplog.records]
     for text in shown:
         assert WRONG_KEY not in text
-
-
-# --------------------------------------------------------------------------- faults
 
 
 @pytest.fixture

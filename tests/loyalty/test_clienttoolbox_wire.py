@@ -639,9 +639,6 @@ def test_document_type_declarations_are_refused() -> None:
         open_envelope(body)
 
 
-# --------------------------------------------------------------------------- batch requests
-
-
 def test_batch_text_refuses_delimiter_and_line_breaks() -> None:
     header = ["code", "first_name"]
     assert batch_text(header, [["1", "Jane"], ["2", "Jim"]], "pipe") == "1|Jane\n2|Jim\n"
@@ -717,8 +714,6 @@ def test_transaction_layouts_of_every_kind() -> None:
     assert header == ["campaign_id", "code", "redeemed", "amount", "none", "none"]
     assert rows == [["2", "12121", "Y", "49.62", "", ""]]
 
-
-# --------------------------------------------------------------------------- fuzzing
 
 WIRE_RECEIPT: dict[str, Any] = {
     "status": "success",

@@ -83,9 +83,6 @@ def loyalty(**fields: Any) -> dict[str, Any]:
 ANN = {"matching": "email", "email": "ann@example.com"}
 
 
-# --- the seed example -----------------------------------------------------------------------
-
-
 async def test_seed_004_json_example_gets_the_documented_answer(sandbox: str) -> None:
     async with httpx.AsyncClient() as http:
         response = await http.post(
@@ -139,9 +136,6 @@ async def test_seed_004_xml_example_gets_the_documented_answer(sandbox: str) -> 
     assert empty is not None and empty.text is None and len(empty) == 0
 
 
-# --- authentication and malformed requests ----------------------------------------------------
-
-
 async def test_missing_or_unknown_token_is_error_401(sandbox: str) -> None:
     body = loyalty(**ANN)
     del body["token"]
@@ -180,9 +174,6 @@ async def test_bad_requests_are_error_400_with_a_reason(sandbox: str) -> None:
         sandbox, "loyalty/account/balance", {**loyalty(**ANN), "loyalty_program_id": 9}
     )
     assert (program["error"], program["error_text"]) == (404, "Loyalty program not found")
-
-
-# --- batch limits and tasks -----------------------------------------------------------------
 
 
 async def test_batch_limits_refuse_too_many_items_and_too_large_bodies() -> None:
@@ -242,9 +233,6 @@ async def test_batch_task_completes_with_every_item_in_order(sandbox: str) -> No
 
     unknown = await call(sandbox, "tasks/status", {"token": TOKEN, "task_id": "nope"})
     assert (unknown["error"], unknown["error_text"]) == (404, "Task not found")
-
-
-# --- points ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("redeem", ["loyalty/redeeme_points", "loyalty/redeem_points"])
@@ -323,9 +311,6 @@ async def test_transactions_list_in_xml_with_a_cursor(sandbox: str) -> None:
     assert limit["error"] == 400
 
 
-# --- profiles -------------------------------------------------------------------------------
-
-
 async def test_profiles_in_xml_keep_custom_fields_and_phone_arrays(sandbox: str) -> None:
     added = await call_xml(
         sandbox,
@@ -396,9 +381,6 @@ async def test_profiles_import_adds_then_updates_the_same_profile(sandbox: str) 
     assert first["profile_id"] == second["profile_id"]
     missing = await call(sandbox, "profiles/update", {**body, "email": "nobody@example.com"})
     assert missing["error"] == 404
-
-
-# --- plumbing -------------------------------------------------------------------------------
 
 
 async def test_state_survives_a_restart_and_demo_is_seeded_once(tmp_path: Path) -> None:

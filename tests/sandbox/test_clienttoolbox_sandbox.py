@@ -135,8 +135,6 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         yield Sandbox(url, http, app)
 
 
-# ---------------------------------------------------------------------------------- seed bodies
-
 SEED_000_CUSTOMERS_BATCH = {
     "API": "1.5",
     "user_id": "john1970",
@@ -353,9 +351,6 @@ def _rows(document: dict[str, Any]) -> dict[int, dict[str, str]]:
     return {int(row["line"]): row for row in document["batch"]["rows"]}
 
 
-# ------------------------------------------------------------------------ transport and envelope
-
-
 @pytest.mark.parametrize("path", ["/", "/api.php", "/index.php"])
 async def test_every_path_answers_form_posts_multipart_and_get(
     sandbox: Sandbox, path: str
@@ -476,9 +471,6 @@ async def test_xml_escapes_ampersands_and_markup_in_names(sandbox: Sandbox) -> N
     )
 
 
-# ------------------------------------------------------------- every call gives XML == JSON
-
-
 READ_CALLS: list[dict[str, str]] = [
     {"type": "customer_exists", "email": "JSMITH@workemail.com"},
     {"type": "customer_exists", "code": "nobody"},
@@ -593,9 +585,6 @@ async def test_write_calls_say_the_same_in_xml_and_json(fields: dict[str, str]) 
     assert _without_stamps(answers[0]) == _without_stamps(answers[1])
 
 
-# ------------------------------------------------------------------------------------ auth
-
-
 @pytest.mark.parametrize(
     ("fields", "headers", "message"),
     [
@@ -629,9 +618,6 @@ async def test_api_key_in_body_field_or_header_and_the_header_wins(sandbox: Sand
     right_body = {**base, "user_password": d.API_KEY, "output": "json"}
     answer = await sandbox.post(right_body, headers={"api_access_key": "wrong"})
     assert answer.json()["status"] == "error"
-
-
-# --------------------------------------------------------------------------- record_customer
 
 
 async def test_seed_001_new_customer_as_written(sandbox: Sandbox) -> None:
@@ -825,9 +811,6 @@ async def test_edit_matches_by_code_then_card_then_card_as_code(sandbox: Sandbox
     assert await sandbox.error(edit, code=d.JANE_CODE, card_number="777") == (
         "card_number 777 is already used by another customer"
     )
-
-
-# ---------------------------------------------------------------------------- lookups
 
 
 async def test_customer_exists(sandbox: Sandbox) -> None:
@@ -1096,9 +1079,6 @@ async def test_customer_delete_removes_profile_and_history(sandbox: Sandbox) -> 
     )
 
 
-# ------------------------------------------------------------------------ record_activity
-
-
 async def test_seed_003_points_record_as_written(sandbox: Sandbox) -> None:
     root = ET.fromstring((await sandbox.post(SEED_003_RECORD_POINTS)).text)
     assert root.get("status") == "success"
@@ -1247,9 +1227,6 @@ async def test_an_unknown_code_or_card_creates_the_customer(sandbox: Sandbox) ->
     by_card = await sandbox.ok(type="customer_info", card_number="CARD-9")
     assert by_card["customer"]["code"] == "CARD-9"
     assert by_card["campaigns"][0]["balance"] == "1"
-
-
-# ----------------------------------------------------------------------------------- redeem
 
 
 @pytest.mark.parametrize("name", list(SEED_003_REDEEMS))
@@ -1439,9 +1416,6 @@ async def test_custom_dollars_round_up_to_points_and_need_a_reward_ratio(
     assert transaction["balance"] == {"points": "66", "monetary": "1.98", "currency": "USD"}
 
 
-# ------------------------------------------------------------------------ transaction_delete
-
-
 async def test_transaction_delete(sandbox: Sandbox) -> None:
     root = ET.fromstring((await sandbox.post(SEED_003_DELETE)).text)
     assert root.findtext("error") == (
@@ -1468,9 +1442,6 @@ async def test_transaction_delete(sandbox: Sandbox) -> None:
     for missing in ("campaign_id", "code", "transaction_id"):
         body = {k: v for k, v in (wrong_customer | {"code": d.JOHN_CODE}).items() if k != missing}
         assert await sandbox.error(body) == f"{missing} is required"
-
-
-# ---------------------------------------------------------------------------- campaign calls
 
 
 async def test_campaigns_list_filters_pages_and_shapes(sandbox: Sandbox) -> None:
@@ -1542,9 +1513,6 @@ async def test_campaign_rewards_items_and_promos(sandbox: Sandbox) -> None:
     ]
     assert promos["promos"][0]["description"] == "Double Points Tuesday"
     assert await sandbox.error(type="campaign_rewards") == "campaign_id is required"
-
-
-# ------------------------------------------------------------------------- customers_batch
 
 
 async def test_seed_000_customers_batch_as_written_names_the_bad_header(sandbox: Sandbox) -> None:
@@ -1742,9 +1710,6 @@ async def test_customers_batch_call_level_refusals(sandbox: Sandbox) -> None:
     assert await sandbox.error(base | {"profiles_data": "\n \n"}) == (
         "profiles_data is required: one line per row"
     )
-
-
-# ----------------------------------------------------------------------- batch_transactions
 
 
 async def test_seed_003_batch_php_example_as_written_has_a_wrong_key(sandbox: Sandbox) -> None:
@@ -2018,9 +1983,6 @@ async def test_batch_transactions_call_level_refusals(
     assert await sandbox.error(body | fields) == message
 
 
-# --------------------------------------------------------------------------------- faults
-
-
 async def test_fault_injection_through_the_sandbox(sandbox: Sandbox) -> None:
     probe = {**AUTH, "type": "customer_exists", "code": d.JOHN_CODE, "output": "JSON"}
     control = await sandbox.http.post("/_sandbox/faults", json={"error_status": 503, "count": 1})
@@ -2056,9 +2018,6 @@ async def test_a_dropped_redeem_changes_nothing(sandbox: Sandbox) -> None:
             },
         )
     assert await sandbox.balance(d.POINTS_CAMPAIGN) == "2600"
-
-
-# ------------------------------------------------------------------- storage and speed
 
 
 async def test_a_file_database_keeps_customers_and_the_demo_is_added_once(tmp_path: Path) -> None:

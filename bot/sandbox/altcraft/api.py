@@ -207,8 +207,6 @@ class AltcraftApi:
             worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
-    # --- HTTP -----------------------------------------------------------------------------
-
     async def handle(self, request: web.Request) -> web.Response:
         method = self.methods[request.path.removeprefix(API_PREFIX).rstrip("/")]
         raw = await self._read_body(request)
@@ -251,8 +249,6 @@ class AltcraftApi:
             if size <= self.max_body_bytes:
                 chunks.append(chunk)
         return None if size > self.max_body_bytes else b"".join(chunks)
-
-    # --- lookups --------------------------------------------------------------------------
 
     def _program(self, params: Params) -> Program:
         program = self.store.program(params.integer("loyalty_program_id"))
@@ -306,8 +302,6 @@ class AltcraftApi:
     ) -> tuple[Decimal, Decimal]:
         ledger = list(self.store.ledger(program.id, profile_id, currency.iid))
         return balances(ledger, now_stamp())
-
-    # --- members --------------------------------------------------------------------------
 
     def _register(self, program: Program, profile_id: str, registered_at: str) -> None:
         self.store.add_member(program.id, profile_id, registered_at)
@@ -439,8 +433,6 @@ class AltcraftApi:
         profile_id = self._member(program, params)
         self.store.remove_member(program.id, profile_id)
         return {"profile_id": profile_id}
-
-    # --- accounts -------------------------------------------------------------------------
 
     def account_balance(self, params: Params) -> dict[str, Any]:
         program = self._program(params)
@@ -593,8 +585,6 @@ class AltcraftApi:
             cancels=row.id,
         )
         return self._settled(program, row)
-
-    # --- profiles -------------------------------------------------------------------------
 
     def _database(self, params: Params) -> int:
         db_id = params.integer("db_id")

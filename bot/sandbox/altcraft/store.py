@@ -176,8 +176,6 @@ class AltcraftStore:
     def close(self) -> None:
         self._db.close()
 
-    # --- set-up ---------------------------------------------------------------------------
-
     def ensure_account(
         self,
         *,
@@ -212,8 +210,6 @@ class AltcraftStore:
     def token_known(self, token: str) -> bool:
         row = self._db.execute("SELECT 1 FROM tokens WHERE token = ?", (token,)).fetchone()
         return row is not None
-
-    # --- profiles -------------------------------------------------------------------------
 
     def database_exists(self, db_id: int) -> bool:
         row = self._db.execute("SELECT 1 FROM databases WHERE id = ?", (db_id,)).fetchone()
@@ -311,8 +307,6 @@ class AltcraftStore:
         )
         return fields
 
-    # --- programs and members -------------------------------------------------------------
-
     def program(self, program_id: int) -> Program | None:
         row = self._db.execute(
             "SELECT id, name, db_id FROM programs WHERE id = ?", (program_id,)
@@ -370,8 +364,6 @@ class AltcraftStore:
                 "DELETE FROM members WHERE program_id = ? AND profile_id = ?",
                 (program_id, profile_id),
             )
-
-    # --- ledger ---------------------------------------------------------------------------
 
     def ledger(self, program_id: int, profile_id: str, currency_iid: int) -> Iterable[LedgerRow]:
         rows = self._db.execute(
@@ -477,8 +469,6 @@ class AltcraftStore:
             self._db.execute(
                 "UPDATE transactions SET status = ? WHERE id = ?", (status, transaction_id)
             )
-
-    # --- tasks ----------------------------------------------------------------------------
 
     def create_task(self, program_id: int, matching: str, rows: list[dict[str, Any]]) -> str:
         task_id = str(uuid.uuid4())
