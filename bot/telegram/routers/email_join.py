@@ -7,6 +7,7 @@ from html import escape
 from aiogram import Bot, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.config import Settings
@@ -139,18 +140,52 @@ async def ask_email(
     await message.answer(_("✉️ Type your email address."), reply_markup=cancel_inline())
 
 
+async def send_code_to_typed_email(
+    message: Message,
+    state: FSMContext,
+    settings: Settings,
+    verification: EmailVerification,
+    *,
+    code_state: State,
+) -> None:
+    """Send a code to the typed address and wait for it in ``code_state``; a typo is said."""
+    email = read_email(message.text or "")
+    if email is None:
+        await message.answer(not_an_email(), reply_markup=cancel_inline())
+        return
+    if await send_code(message, email, verification, settings):
+        await state.set_state(code_state)
+
+
+async def verified_email(
+    message: Message,
+    state: FSMContext,
+    verification: EmailVerification,
+    *,
+    email_state: State,
+) -> str | None:
+    """The address the typed code proves; else ``None``, once the member is told what is wrong
+    (and sent back to ``email_state`` when the code cannot be used any more)."""
+    assert message.from_user is not None
+    result = await verification.check(message.from_user.id, message.text or "")
+    if result.status is CheckStatus.VERIFIED:
+        return result.email
+    text, markup, restart = code_problem(result)
+    if restart:
+        await state.set_state(email_state)
+    await message.answer(text, reply_markup=markup)
+    return None
+
+
 async def email_typed(
     message: Message,
     state: FSMContext,
     settings: Settings,
     verification: EmailVerification,
 ) -> None:
-    email = read_email(message.text or "")
-    if email is None:
-        await message.answer(not_an_email(), reply_markup=cancel_inline())
-        return
-    if await send_code(message, email, verification, settings):
-        await state.set_state(EmailJoin.code)
+    await send_code_to_typed_email(
+        message, state, settings, verification, code_state=EmailJoin.code
+    )
 
 
 async def join_code_typed(
@@ -164,17 +199,13 @@ async def join_code_typed(
 ) -> None:
     user = message.from_user
     assert user is not None
-    result = await verification.check(user.id, message.text or "")
-    if result.status is not CheckStatus.VERIFIED:
-        text, markup, restart = code_problem(result)
-        if restart:
-            await state.set_state(EmailJoin.email)
-        await message.answer(text, reply_markup=markup)
+    email = await verified_email(message, state, verification, email_state=EmailJoin.email)
+    if email is None:
         return
     # The proof is used up; from here the pending join keeps what a retry needs.
     await state.clear()
     request = JoinRequest(
-        email=result.email,
+        email=email,
         first_name=user.first_name,
         last_name=user.last_name or "",
         language=get_i18n().current_locale,

@@ -19,7 +19,7 @@ from bot.services.contacts import (
     parse_birthday,
 )
 from bot.services.profiles import InvalidName, Profiles, clean_name
-from bot.services.verification import CheckStatus, EmailVerification
+from bot.services.verification import EmailVerification
 from bot.storage.cards import CardImages
 from bot.storage.members import MemberLink
 from bot.storage.timestamps import Clock
@@ -28,7 +28,7 @@ from bot.telegram.callbacks import ProfileEdit, ProfileField, Retry, RetryAction
 from bot.telegram.filters import TypedText
 from bot.telegram.i18n import ButtonText, _
 from bot.telegram.keyboards import PROFILE, cancel_inline, profile_actions
-from bot.telegram.routers.email_join import code_problem, not_an_email, read_email, send_code
+from bot.telegram.routers.email_join import send_code_to_typed_email, verified_email
 from bot.telegram.states import ProfileEditing
 
 VIEW = {"member": True, "retry": RetryAction.PROFILE}
@@ -175,12 +175,9 @@ async def new_email_typed(
     settings: Settings,
     verification: EmailVerification,
 ) -> None:
-    email = read_email(message.text or "")
-    if email is None:
-        await message.answer(not_an_email(), reply_markup=cancel_inline())
-        return
-    if await send_code(message, email, verification, settings):
-        await state.set_state(ProfileEditing.email_code)
+    await send_code_to_typed_email(
+        message, state, settings, verification, code_state=ProfileEditing.email_code
+    )
 
 
 async def email_code_typed(
@@ -192,16 +189,11 @@ async def email_code_typed(
     link: MemberLink,
     card_images: CardImages,
 ) -> None:
-    assert message.from_user is not None
-    result = await verification.check(message.from_user.id, message.text or "")
-    if result.status is not CheckStatus.VERIFIED:
-        text, markup, restart = code_problem(result)
-        if restart:
-            await state.set_state(ProfileEditing.email)
-        await message.answer(text, reply_markup=markup)
+    email = await verified_email(message, state, verification, email_state=ProfileEditing.email)
+    if email is None:
         return
-    await message.answer(_("✅ {email} is confirmed.").format(email=escape(result.email)))
-    changes = ProfileChanges(email=result.email)
+    await message.answer(_("✅ {email} is confirmed.").format(email=escape(email)))
+    changes = ProfileChanges(email=email)
     await save(bot, message.chat.id, changes, state, profiles, link, card_images)
 
 
