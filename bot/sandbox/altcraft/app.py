@@ -12,6 +12,7 @@ from bot.sandbox.altcraft import demo
 from bot.sandbox.altcraft.api import AltcraftApi, balances
 from bot.sandbox.altcraft.store import AltcraftStore, now_stamp
 from bot.sandbox.faults import install_faults
+from bot.sandbox.runner import serve
 
 STORE = web.AppKey("altcraft_store", AltcraftStore)
 
@@ -86,11 +87,5 @@ def seed_demo(store: AltcraftStore) -> None:
 
 async def run_sandbox(host: str, port: int, db_path: str) -> None:
     """Serve the sandbox until cancelled (Ctrl-C in the CLI)."""
-    runner = web.AppRunner(create_app(db_path), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    try:
+    async with serve(create_app(db_path), host, port):
         await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
