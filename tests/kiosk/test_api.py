@@ -30,6 +30,7 @@ from tests.kiosk.conftest import (
     SandboxMember,
     points_of,
 )
+from tests.lost_answers import LosesCreateAnswers
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -265,22 +266,6 @@ async def test_the_idle_screen_shows_the_stores_signup_link(
         assert (await http.get("api/session")).json()["store_qr"] is None
         joined = await http.post("api/join", json={"contact": "+12025550144"})
         assert joined.status_code == 201 and joined.json()["claim_qr"] is None
-
-
-class LosesCreateAnswers(httpx.AsyncHTTPTransport):
-    """Delivers requests to the sandbox but loses the answer of the next member create."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lose_next_create = False
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        if self.lose_next_create and b"record_customer" in request.content:
-            self.lose_next_create = False
-            await response.aread()
-            raise httpx.ReadTimeout("the answer was lost", request=request)
-        return response
 
 
 async def test_a_walk_in_whose_create_answer_was_lost_gets_their_card_on_retry(

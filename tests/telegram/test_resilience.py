@@ -17,6 +17,7 @@ from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.storage.joins import PendingJoins
 from bot.telegram.pending_joins import finish_pending_joins
 from tests.conftest import ct_settings
+from tests.lost_answers import LosesCreateAnswers
 from tests.telegram.chat import TelegramUser
 from tests.telegram.conftest import BotUnderTest, EmailCodeLog, MovableClock, start_bot, stop_bot
 
@@ -83,22 +84,6 @@ async def test_platform_down_mid_join_then_try_again(
     [again] = await jane.press("🔄 Try again", on=told)
     assert again.text == "You're already in. Here's your menu."
     assert await customers_with_phone(ct_sandbox_url, E164) == 1
-
-
-class LosesCreateAnswers(httpx.AsyncHTTPTransport):
-    """Delivers requests to the sandbox but loses the answer of the next member create."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lose_next_create = False
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        if self.lose_next_create and b"record_customer" in request.content:
-            self.lose_next_create = False
-            await response.aread()
-            raise httpx.ReadTimeout("the answer was lost", request=request)
-        return response
 
 
 @pytest.fixture
