@@ -69,10 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(settings)
     if args.command == "run":
-        from bot.app import run
+        from bot.app import StartupError, run
+        from bot.storage.database import SchemaError
 
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run(settings))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(run(settings))
+        except (StartupError, SchemaError) as exc:
+            print(exc, file=sys.stderr)
+            return 1
         return 0
     if args.command == "doctor":
         from bot.app import doctor

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -37,6 +38,10 @@ STANDIN_TOKEN = "123456:local-standin-token"
 
 DRAIN_SECONDS = 10.0
 """How long a stop waits for updates already being handled (a flood wait may be among them)."""
+
+
+class StartupError(Exception):
+    """The bot cannot start as configured; the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,15 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
         stack.push_async_callback(database.close)
         kiosk = build_kiosk(settings, backend, database)
         mount_kiosk(web_app, create_kiosk_app(kiosk))
-        web_url = await stack.enter_async_context(serve(web_app, settings.host, settings.port))
+        try:
+            web_url = await stack.enter_async_context(serve(web_app, settings.host, settings.port))
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StartupError(
+                f"Cannot serve the chat and kiosk pages on {settings.host}:{settings.port}: "
+                f"{reason}. Stop what uses that port, or choose another with PORT "
+                "(or run --port 0 for any free one)."
+            ) from exc
         telegram_api_url = web_url if settings.uses_embedded_telegram else None
         yield (
             Running(settings, backend, web_url, telegram_api_url, standin, database, kiosk),

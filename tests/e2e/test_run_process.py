@@ -5,8 +5,11 @@ restart on the same folder still knows the customer."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import re
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.__main__ import main
 from bot.devtools.telegram_standin import DEMO_USERS
 from tests.e2e.card_scan import grouped, scan_card
 from tests.e2e.chat_page_user import ChatPageUser, PageMessage
@@ -178,3 +182,21 @@ def test_a_restart_on_the_same_folder_keeps_the_member(runs: Runs) -> None:
     assert welcome == "👋 Welcome back, Jane!"
     assert card == "Show this at the till."
     assert runs.restart.card_number == runs.first.card_number
+
+
+def test_a_taken_port_is_said_in_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in os.environ.keys() - clean_environment().keys():
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # main() installs its own
+    with socket.socket() as other_program:
+        other_program.bind(("127.0.0.1", 0))
+        other_program.listen()
+        port = other_program.getsockname()[1]
+        assert main(["run", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"Cannot serve the chat and kiosk pages on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
