@@ -813,28 +813,19 @@ class AltcraftClient(PooledPlatformClient):
         """Accrue or redeem row by row (Altcraft has no batch for points); one result per row.
 
         Each row carries a transaction eid derived from its content, so importing the same file
-        again skips rows already recorded instead of moving points twice.
+        again skips rows already recorded instead of moving points twice. ``Unavailable`` is
+        raised, not reported per row: the importer then resends the whole chunk later, and the
+        rows that did land come back as "already imported".
         """
         results: list[ImportResult] = []
-        down: str | None = None
         for row in rows:
-            if down is not None:
-                results.append(_row_result(row, ImportOutcome.FAILED, f"not sent: {down}"))
-                continue
             try:
                 results.append(await self._import_transaction(row))
             except AlreadyExists:
                 results.append(_row_result(row, ImportOutcome.SKIPPED, "already imported"))
             except NotFound as exc:
                 results.append(_row_result(row, ImportOutcome.NOT_FOUND, exc.message))
-            except Unavailable as exc:
-                down = exc.message
-                results.append(
-                    _row_result(
-                        row, ImportOutcome.FAILED, f"{exc.message}; may have been recorded"
-                    )
-                )
-            except (AuthFailed, ProtocolError):
+            except (AuthFailed, ProtocolError, Unavailable):
                 raise
             except Rejected as exc:
                 results.append(_row_result(row, ImportOutcome.FAILED, exc.message))

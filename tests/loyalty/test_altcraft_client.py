@@ -518,3 +518,21 @@ async def test_the_body_format_setting_decides_what_goes_on_the_wire(
     else:
         assert content_type == "application/json"
         assert body.startswith(b'{"token":')
+
+
+async def test_an_outage_mid_import_is_raised_and_the_retry_records_each_row_once(
+    client: AltcraftClient, sandbox: str
+) -> None:
+    rows = [
+        TransactionImportRow(line=line, campaign_id="points", member="DEMO0001", amount=points)
+        for line, points in ((2, Decimal(2)), (3, Decimal(3)))
+    ]
+    assert [r.outcome for r in await client.import_transactions(rows[:1])] == [
+        ImportOutcome.CREATED
+    ]
+    await set_fault(sandbox, error_status=503, count=1)
+    with pytest.raises(Unavailable):
+        await client.import_transactions(rows)
+    again = await client.import_transactions(rows)
+    assert [r.outcome for r in again] == [ImportOutcome.SKIPPED, ImportOutcome.CREATED]
+    assert (await client.balances("DEMO0001"))[0].points == Decimal("125.00")
