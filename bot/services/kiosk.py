@@ -368,6 +368,10 @@ class KioskDesk:
                 if reward_id not in {reward.id for reward in rewards}:
                     raise StaffActionInvalid("no such reward")
                 redemption = redemption.model_copy(update={"reward_id": reward_id})
+            case CampaignKind.POINTS if not campaign.reward_ratio:
+                # Points with no money value (Altcraft, or no spend-to-reward ratio): the
+                # amount is a number of points.
+                redemption = redemption.model_copy(update={"points": _amount(amount)})
             case CampaignKind.POINTS | CampaignKind.GIFTCARD | CampaignKind.EARNED:
                 redemption = redemption.model_copy(update={"amount": _amount(amount)})
             case CampaignKind.BUYX:
@@ -378,6 +382,7 @@ class KioskDesk:
             key: str(value)
             for key, value in (
                 ("reward_id", redemption.reward_id),
+                ("points", redemption.points),
                 ("amount", redemption.amount),
                 ("item", redemption.item),
             )

@@ -470,7 +470,7 @@ async def test_the_platform_down_is_said_plainly(
     assert "503" not in answer.json()["message"]
 
 
-async def test_a_kiosk_on_altcraft_shows_the_member_and_records_a_purchase(
+async def test_a_kiosk_on_altcraft_shows_the_member_records_a_purchase_and_redeems_points(
     database: Database, clock: MovableClock
 ) -> None:
     from aiohttp import web
@@ -513,5 +513,19 @@ async def test_a_kiosk_on_altcraft_shows_the_member_and_records_a_purchase(
                     again = await http.post("api/visit", json={"visit": member["visit"]})
                     assert again.json()["balances"][0]["headline"] != points["headline"]
                     assert "DEMO0001" not in shown.text and "ann@" not in shown.text
+                    before = (await backend.balances("DEMO0001"))[0]
+                    redeemed = await http.post(
+                        "api/staff/redeem",
+                        json={
+                            "visit": member["visit"],
+                            "campaign_id": points["campaign_id"],
+                            "amount": "50",
+                        },
+                        headers={STAFF_HEADER: staff.json()["staff"]},
+                    )
+                    assert redeemed.status_code == 200, redeemed.text
+                    after = (await backend.balances("DEMO0001"))[0]
+                    assert before.kind == after.kind == "points"
+                    assert after.points == before.points - 50
         finally:
             await backend.aclose()
