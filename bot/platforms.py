@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from pydantic import AnyHttpUrl, SecretStr
@@ -67,3 +67,15 @@ async def embedded_platform(settings: Settings) -> AsyncIterator[Settings]:
             user_api_key=SecretStr(clienttoolbox_demo.API_KEY),
         )
         yield settings.model_copy(update={"clienttoolbox": clienttoolbox})
+
+
+@asynccontextmanager
+async def connected_backend(settings: Settings) -> AsyncIterator[LoyaltyBackend]:
+    """The configured platform's client, with the embedded sandbox started first on defaults;
+    both are closed on exit. For commands that need the platform but not the bot."""
+    async with AsyncExitStack() as stack:
+        if settings.uses_embedded_platform:
+            settings = await stack.enter_async_context(embedded_platform(settings))
+        backend = create_backend(settings)
+        stack.push_async_callback(backend.aclose)
+        yield backend

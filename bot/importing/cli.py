@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Platform, Settings
+from bot.platforms import connected_backend
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,6 +33,27 @@ EXIT_USAGE = 2
 EXIT_STOPPED = 3
 EXIT_INTERRUPTED = 130
 DEFAULT_CONCURRENCY = 4
+
+
+def _card_digits(text: str) -> int:
+    digits = _whole_number(text)
+    if digits != 0 and not 4 <= digits <= 32:
+        raise argparse.ArgumentTypeError("a card number has 4 to 32 digits (0: generate none)")
+    return digits
+
+
+def _at_least_one(text: str) -> int:
+    number = _whole_number(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def add_import_parser(commands: Any) -> None:
@@ -77,20 +98,20 @@ def add_import_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--generate-cards",
-        type=int,
+        type=_card_digits,
         metavar="DIGITS",
         help="card numbers of this many digits for members without one (default: the bot's "
         "card length; 0: none)",
     )
     parser.add_argument(
         "--chunk-size",
-        type=int,
+        type=_at_least_one,
         help="rows per request (default: 500 for Client Toolbox; Altcraft 10,000 and 10 MB, "
         "its maximum)",
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=_at_least_one,
         default=DEFAULT_CONCURRENCY,
         help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
     )
@@ -150,25 +171,6 @@ def describe_target(settings: Settings) -> str:
         return f"altcraft:{altcraft.url}:{altcraft.loyalty_program_id}"
     ct = settings.clienttoolbox
     return f"clienttoolbox:{ct.url}:{ct.account_id}"
-
-
-@asynccontextmanager
-async def _backend(settings: Settings) -> AsyncIterator[LoyaltyBackend]:
-    from bot.platforms import create_backend, embedded_platform
-
-    if settings.platform is Platform.SANDBOX:
-        async with embedded_platform(settings) as live:
-            backend = create_backend(live)
-            try:
-                yield backend
-            finally:
-                await backend.aclose()
-        return
-    backend = create_backend(settings)
-    try:
-        yield backend
-    finally:
-        await backend.aclose()
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ async def _import(
     from bot.storage.imports import ImportCheckpoints
 
     notes: list[str] = []
-    async with _backend(settings) as backend:
+    async with connected_backend(settings) as backend:
         try:
             sender, campaigns, default_campaign = await _sender_for(
                 prepared.kind, backend, settings, args, notes

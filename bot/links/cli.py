@@ -20,7 +20,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.config import Platform, Settings
+from bot.config import Settings
+from bot.platforms import connected_backend
 
 if TYPE_CHECKING:
     from bot.loyalty.base import LoyaltyBackend
@@ -163,25 +164,6 @@ def parse_bonus(text: str | None) -> Decimal | None:
     return bonus
 
 
-@asynccontextmanager
-async def _platform(settings: Settings) -> AsyncIterator[LoyaltyBackend]:
-    from bot.platforms import create_backend, embedded_platform
-
-    if settings.platform is Platform.SANDBOX:
-        async with embedded_platform(settings) as live:
-            backend = create_backend(live)
-            try:
-                yield backend
-            finally:
-                await backend.aclose()
-        return
-    backend = create_backend(settings)
-    try:
-        yield backend
-    finally:
-        await backend.aclose()
-
-
 async def bot_username(settings: Settings) -> str:
     """``BOT_USERNAME``, else the stand-in's without a token, else Telegram's ``getMe``."""
     if settings.bot_username:
@@ -257,7 +239,7 @@ async def _check_campaign(
     from bot.services.signup_links import BONUS_KINDS
 
     try:
-        async with _platform(settings) as backend:
+        async with connected_backend(settings) as backend:
             campaigns = {campaign.id: campaign for campaign in await backend.campaigns()}
     except LoyaltyError as exc:
         return f"campaign not checked: the platform answered {type(exc).__name__}: {exc.message}"
@@ -553,7 +535,7 @@ async def _personal(args: argparse.Namespace, settings: Settings) -> int:
     results: list[list[str]] = [[] for _ in body]
     by_member: dict[str, tuple[str, str, int]] = {}
     semaphore = asyncio.Semaphore(args.concurrency)
-    async with _platform(settings) as backend, _links(settings, username=True) as context:
+    async with connected_backend(settings) as backend, _links(settings, username=True) as context:
 
         async def one(index: int, row: list[str]) -> None:
             values = {key: row[pos].strip() for key, pos in columns.items() if pos < len(row)}

@@ -229,3 +229,26 @@ async def test_members_into_altcraft_through_the_command(
     assert code == EXIT_OK
     outcomes = [row["outcome"] for row in read_report(tmp_path / "members.report.csv")]
     assert outcomes == ["created", "already a member", "not found"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--generate-cards", "-3", "4 to 32 digits"),
+        ("--generate-cards", "99", "4 to 32 digits"),
+        ("--generate-cards", "x", "not a whole number"),
+        ("--chunk-size", "0", "1 or more"),
+        ("--concurrency", "-1", "1 or more"),
+    ],
+)
+def test_bad_numbers_are_refused_with_the_reason(
+    option: str, value: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        parse_import_args(["members", "m.csv", option, value])
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_zero_generate_cards_means_none() -> None:
+    assert parse_import_args(["members", "m.csv", "--generate-cards", "0"]).generate_cards == 0
