@@ -88,7 +88,11 @@ def _tag(secret: bytes, body: str) -> str:
 
 
 def new_token(secret: bytes) -> str:
+    """A fresh token. It never begins with ``-``: marketing types tokens into
+    ``links poster TOKEN`` and ``links disable TOKEN``, where a leading dash reads as an option."""
     body = secrets.token_urlsafe(TOKEN_BODY_BYTES)
+    while body.startswith("-"):
+        body = secrets.token_urlsafe(TOKEN_BODY_BYTES)
     return body + _tag(secret, body)
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.loyalty.clienttoolbox import ClientToolboxClient
-from bot.services.signup_links import LinkOutcome, SignupLinks, new_token
+from bot.services.signup_links import LinkOutcome, SignupLinks, is_signed, new_token
 from bot.storage.database import open_database
 from bot.storage.links import LinkRepository
 from tests.links.conftest import POINTS, bonus_transactions, points, signup_links
@@ -145,3 +145,11 @@ async def test_max_uses_holds_across_processes_sharing_the_database(tmp_path: Pa
     finally:
         await first.close()
         await second.close()
+
+
+def test_a_token_never_begins_with_a_dash_so_the_cli_takes_it_as_an_argument() -> None:
+    # One body in 64 begins with "-"; 3,000 tokens would all but surely show one.
+    tokens = [new_token(b"key") for _ in range(3000)]
+    assert not [token for token in tokens if token.startswith("-")]
+    assert all(is_signed(b"key", token) for token in tokens)
+    assert any("-" in token for token in tokens)  # the dash itself is still in the alphabet
