@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from bot.loyalty.altcraft import AltcraftClient
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.loyalty.models import CampaignKind
 from bot.sandbox.clienttoolbox import demo
+from tests.e2e.conftest import clean_environment
 from tests.importing.conftest import altcraft_settings, clienttoolbox_settings
 from tests.importing.exports import read_report, report_summary, write_csv, write_members
 
@@ -167,11 +167,9 @@ async def test_restart_forgets_the_earlier_run(
 
 def test_the_command_imports_into_the_embedded_sandbox(tmp_path: Path) -> None:
     path = write_members(tmp_path / "members.csv", 30)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PLATFORM", "CLIENTTOOLBOX", "ALTCRAFT", "DATABASE"))
-    }
+    env = clean_environment()
+    # The checkout's code, even where the package is not installed.
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     env["DATABASE"] = str(tmp_path / "data" / "loyalty-bot.db")
     argv = [sys.executable, "-m", "bot", "import", "members", str(path), "--chunk-size", "10"]
 
