@@ -99,13 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_sandbox(platform: str, host: str, port: int, db: str) -> int:
-    if platform == "clienttoolbox":
-        from bot.sandbox.clienttoolbox import run_sandbox
-    else:
-        from bot.sandbox.altcraft import run_sandbox  # type: ignore[no-redef]
+    from bot.sandbox import altcraft, clienttoolbox
+
+    sandbox = clienttoolbox if platform == "clienttoolbox" else altcraft
     print(f"{platform} sandbox on http://{host}:{port} (database: {db}); Ctrl-C stops it")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_sandbox(host, port, db))
+        asyncio.run(sandbox.run_sandbox(host, port, db))
     return 0
 
 

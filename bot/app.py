@@ -10,8 +10,8 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bot.devtools.telegram_standin import TelegramStandIn
     from bot.kiosk.api import KioskContext
     from bot.storage.database import Database
+    from bot.telegram.webhook import WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class Running:
     """The bot's database, opened with the web server because the kiosk pages use it too."""
     kiosk: KioskContext | None = None
     """The in-store kiosk served at ``/kiosk/``."""
+    webhook: WebhookEndpoint | None = None
+    """Where Telegram posts updates, when a webhook is configured (else the bot long-polls)."""
 
 
 async def start_platform(
@@ -92,6 +95,12 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
         stack.push_async_callback(database.close)
         kiosk = build_kiosk(settings, backend, database)
         mount_kiosk(web_app, create_kiosk_app(kiosk))
+        webhook = None
+        if settings.webhook.url is not None:
+            from bot.telegram.webhook import WebhookEndpoint, webhook_address
+
+            webhook = WebhookEndpoint(webhook_address(settings)[1])
+            webhook.register(web_app)
         try:
             web_url = await stack.enter_async_context(serve(web_app, settings.host, settings.port))
         except OSError as exc:
@@ -103,7 +112,9 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
             ) from exc
         telegram_api_url = web_url if settings.uses_embedded_telegram else None
         yield (
-            Running(settings, backend, web_url, telegram_api_url, standin, database, kiosk),
+            Running(
+                settings, backend, web_url, telegram_api_url, standin, database, kiosk, webhook
+            ),
             stack,
         )
 
@@ -112,15 +123,32 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     """Open the bot's database and build the Bot and the Dispatcher; ``stack`` closes them."""
     from bot.storage.database import open_database
     from bot.telegram.dispatcher import build_bot, build_dispatcher
+    from bot.telegram.sessions import (
+        SessionStoreUnreachable,
+        check_session_store,
+        session_store,
+    )
 
     db = running.database
     if db is None:
         db = await open_database(running.settings.database)
         stack.push_async_callback(db.close)
+    storage, isolation = session_store(running.settings, db)
+    try:
+        await check_session_store(storage)
+    except SessionStoreUnreachable as exc:
+        await storage.close()
+        raise StartupError(f"{exc}. Start it, or leave REDIS_URL empty for one process.") from None
     token = None if running.telegram_api_url is None else STANDIN_TOKEN
     bot = build_bot(running.settings, api_base_url=running.telegram_api_url, token=token)
     stack.push_async_callback(bot.session.close)
-    dispatcher = build_dispatcher(running.settings, backend=running.backend, db=db)
+    dispatcher = build_dispatcher(
+        running.settings,
+        backend=running.backend,
+        db=db,
+        storage=storage,
+        events_isolation=isolation,
+    )
     if running.kiosk is not None:
         # The kiosk's store and claim QR codes are the bot's own signup links.
         running.kiosk.desk.set_links(dispatcher["signup_links"])
@@ -187,6 +215,71 @@ async def poll(
         log.warning("Stopping with %d update(s) still in progress", in_flight.count)
 
 
+@contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set ``stop`` while the block runs; a second one stops at once."""
+    loop = asyncio.get_running_loop()
+    signums = (signal.SIGINT, signal.SIGTERM)
+    for signum in signums:
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        yield
+    finally:
+        for signum in signums:
+            with suppress(NotImplementedError, ValueError):
+                loop.remove_signal_handler(signum)
+
+
+async def serve_webhook(
+    bot: Bot,
+    dispatcher: Dispatcher,
+    running: Running,
+    *,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    drain_seconds: float = DRAIN_SECONDS,
+) -> None:
+    """Receive updates by webhook until Ctrl-C, SIGTERM or ``stop``; then refuse new ones
+    (Telegram delivers them again, to another replica or after a restart) and let the updates
+    being handled finish.
+
+    Every replica sets the same webhook and secret at start; none deletes it at stop, since
+    the others still serve it (and Telegram keeps updates while none does).
+    """
+    from bot.telegram.webhook import webhook_address, webhook_secret
+
+    endpoint = running.webhook
+    if endpoint is None:
+        raise ValueError("no webhook configured")
+    stop = stop or asyncio.Event()
+    url, _ = webhook_address(running.settings)
+    secret = webhook_secret(running.settings, bot.token)
+    workflow_data = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
+    await dispatcher.emit_startup(bot=bot, **workflow_data)
+    try:
+        endpoint.open(bot, dispatcher, secret)
+        await bot.set_webhook(
+            url,
+            secret_token=secret,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+            max_connections=running.settings.webhook.max_connections,
+        )
+        log.info("Receiving updates by webhook at %s", url)
+        if handle_signals:
+            with _stop_on_signals(stop):
+                await stop.wait()
+        else:
+            await stop.wait()
+    finally:
+        endpoint.close()
+        if endpoint.handling:
+            log.info("Finishing %d update(s) in progress", endpoint.handling)
+        if not await endpoint.drain(drain_seconds):
+            log.warning("Stopping with %d update(s) still in progress", endpoint.handling)
+        await dispatcher.emit_shutdown(bot=bot, **workflow_data)
+
+
 def announce(running: Running) -> None:
     """What a person starting the bot needs: where to chat with it, and how to stop it."""
     if running.telegram_api_url is not None:
@@ -195,6 +288,10 @@ def announce(running: Running) -> None:
         print(f"{running.web_url}/chat")
     else:
         print("Talking to Telegram: open the chat with your bot in a Telegram app.")
+    if running.webhook is not None:
+        from bot.telegram.webhook import webhook_address
+
+        print(f"Receiving updates by webhook at {webhook_address(running.settings)[0]}")
     if running.kiosk is not None:
         from bot.kiosk.app import kiosk_url
 
@@ -214,7 +311,10 @@ async def run(settings: Settings) -> None:
         # Joins accepted while the platform was down are completed once it is back.
         finisher = asyncio.create_task(keep_finishing_pending_joins(bot, dispatcher))
         try:
-            await poll(bot, dispatcher)
+            if running.webhook is not None:
+                await serve_webhook(bot, dispatcher, running)
+            else:
+                await poll(bot, dispatcher)
         finally:
             finisher.cancel()
             with suppress(asyncio.CancelledError):

@@ -7,6 +7,7 @@ missing setting by its name and the rule it broke, never by its value.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -113,6 +114,30 @@ class KioskSettings(BaseModel):
         return value
 
 
+class WebhookSettings(BaseModel):
+    """Receiving updates by webhook instead of long polling (several replicas behind a load
+    balancer need it). Empty ``url`` means long polling."""
+
+    url: AnyHttpUrl | None = None
+    """The public address Telegram posts updates to, e.g. ``https://bot.example.com/telegram``.
+    The bot serves the same path on ``host``:``port``; with no path, ``/telegram/webhook``."""
+    secret: SecretStr | None = None
+    """Checked on every update (``X-Telegram-Bot-Api-Secret-Token``); empty means one derived
+    from the bot token, so every replica with the same token agrees on it."""
+    max_connections: int = Field(default=40, ge=1, le=100)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_characters(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters from A-Z, a-z, 0-9, _ and -")
+        return value
+
+
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -153,6 +178,17 @@ class Settings(BaseSettings):
     altcraft: AltcraftSettings = AltcraftSettings()
     smtp: SmtpSettings = SmtpSettings()
     kiosk: KioskSettings = KioskSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    redis_url: SecretStr | None = None
+    """``redis://[:password@]host:port/db``: conversation state and per-user ordering in Redis,
+    shared by several replicas. Empty means both stay in this process and its SQLite file."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("campaign_ids", "languages", mode="before")
     @classmethod
@@ -201,6 +237,11 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(f"altcraft.{name}" for name in missing)
                 raise ValueError(f"platform=altcraft needs {names}")
+        # Telegram posts to HTTPS only; a self-hosted Bot API server or the stand-in may not.
+        webhook = self.webhook.url
+        on_telegram = self.telegram_api_url is None and not self.uses_embedded_telegram
+        if webhook is not None and webhook.scheme != "https" and on_telegram:
+            raise ValueError("webhook.url must start with https:// (Telegram's rule)")
         return self
 
     @property

@@ -208,10 +208,16 @@ class Enrollment:
         await self._joins.complete(user_id)
         return await self._joins.put(user_id, pending.member_code, request.to_json())
 
-    async def resume(self, user_id: int) -> Joined | None:
-        """Finish the user's pending join, if any (the "Try again" button, the retry loop)."""
+    async def resume(self, user_id: int, *, due_only: bool = False) -> Joined | None:
+        """Finish the user's pending join, if any (the "Try again" button, the retry loop).
+
+        ``due_only`` (the background retry loop): only a join due now, and only if no other
+        worker, such as another replica's loop, took it first; else ``None``.
+        """
         pending = await self._joins.get(user_id)
         if pending is None:
+            return None
+        if due_only and not await self._joins.claim_due(user_id, self._clock() + RETRY_DELAY):
             return None
         return await self._complete(pending)
 

@@ -99,6 +99,16 @@ class PendingJoins:
         )
         return [_join_from_row(row) for row in rows]
 
+    async def claim_due(self, telegram_user_id: int, retry_at: dt.datetime) -> bool:
+        """Take a due join for one worker: of several replicas retrying joins in the background,
+        only the one whose update moves ``next_attempt_at`` past now goes on with it."""
+        row = await self._database.fetch_one(
+            "UPDATE pending_joins SET next_attempt_at = ? "
+            "WHERE telegram_user_id = ? AND next_attempt_at <= ? RETURNING telegram_user_id",
+            (to_text(retry_at), telegram_user_id, to_text(self._clock())),
+        )
+        return row is not None
+
     async def record_attempt(self, telegram_user_id: int, retry_at: dt.datetime) -> int | None:
         """Count an attempt about to be made; hide the join from ``list_due`` until ``retry_at``.
 

@@ -18,7 +18,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, ErrorEvent
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
@@ -116,6 +116,7 @@ def build_dispatcher(
     backend: LoyaltyBackend,
     db: Database,
     storage: BaseStorage | None = None,
+    events_isolation: BaseEventIsolation | None = None,
     clock: Clock = utc_now,
     code_sender: CodeSender | None = None,
     locales_dir: Path = LOCALES_DIR,
@@ -149,7 +150,7 @@ def build_dispatcher(
     )
     dispatcher = Dispatcher(
         storage=storage or SQLiteStorage(db, clock=clock),
-        events_isolation=SimpleEventIsolation(),
+        events_isolation=events_isolation or SimpleEventIsolation(),
         settings=settings,
         backend=backend,
         links=links,

@@ -41,7 +41,7 @@ async def finish_pending_joins(bot: Bot, dispatcher: Dispatcher) -> int:
     for pending in await enrollment.due():
         user_id = pending.telegram_user_id
         try:
-            joined = await enrollment.resume(user_id)
+            joined = await enrollment.resume(user_id, due_only=True)
         except Unavailable as exc:
             log.info("Pending joins wait: the platform is still unavailable (%s)", exc.message)
             break

@@ -351,6 +351,28 @@ async def test_due_joins_come_oldest_first_and_wait_out_their_retry_time(
     assert await joins.record_attempt(1003, clock.now) is None
 
 
+async def test_a_due_join_is_taken_by_one_of_several_replicas(
+    database: Database, db_path: Path, clock: FakeClock
+) -> None:
+    # Each replica has its own connection to the shared file.
+    others = [await open_database(db_path) for _ in range(3)]
+    try:
+        replicas = [PendingJoins(db, clock=clock) for db in (database, *others)]
+        await replicas[0].put(ANNA, "M-1", "{}")
+        retry_at = clock.now + dt.timedelta(minutes=1)
+
+        taken = await asyncio.gather(*(r.claim_due(ANNA, retry_at) for r in replicas * 3))
+
+        assert taken.count(True) == 1
+        assert await replicas[1].list_due() == []
+        clock.advance(minutes=1)
+        assert await replicas[2].claim_due(ANNA, clock.now + dt.timedelta(minutes=1))
+        assert not await replicas[2].claim_due(BORIS, clock.now)  # no such join
+    finally:
+        for db in others:
+            await db.close()
+
+
 async def test_a_join_completes_exactly_once(database: Database) -> None:
     joins = PendingJoins(database)
     await joins.put(ANNA, "M-1", "{}")
