@@ -41,3 +41,12 @@ async def ct_backend(ct_sandbox_url: str) -> AsyncIterator[ClientToolboxClient]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """A real ``redis-server`` on a free loopback port, for this test only."""
+    from tests.redis_server import redis_server
+
+    async with redis_server() as url:
+        yield url

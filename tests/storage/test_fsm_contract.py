@@ -1,7 +1,8 @@
 """One contract for every FSM storage the bot can run on, plus what only SQLite promises.
 
-A backend is an async context manager factory in ``BACKENDS``; adding aiogram's
-``RedisStorage`` (with a ``redis-server`` started on a free loopback port) is one more entry.
+A backend is an async context manager factory in ``BACKENDS``: aiogram's ``MemoryStorage``,
+the bot's ``SQLiteStorage``, and aiogram's ``RedisStorage`` with the bot's key builder on a
+``redis-server`` started on a free loopback port (the storage of several replicas).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.storage import open_database
 from bot.storage.fsm import SQLiteStorage
+from bot.telegram.sessions import redis_storage
+from tests.redis_server import redis_server
 
 BackendFactory = Callable[[Path], AbstractAsyncContextManager[BaseStorage]]
 
@@ -46,7 +49,22 @@ async def sqlite_backend(tmp_path: Path) -> AsyncIterator[BaseStorage]:
         await storage.close()
 
 
-BACKENDS: dict[str, BackendFactory] = {"memory": memory_backend, "sqlite": sqlite_backend}
+@asynccontextmanager
+async def redis_backend(tmp_path: Path) -> AsyncIterator[BaseStorage]:
+    """aiogram's ``RedisStorage`` with the bot's key builder, on a real ``redis-server``."""
+    async with redis_server() as url:
+        storage = redis_storage(url)
+        try:
+            yield storage
+        finally:
+            await storage.close()
+
+
+BACKENDS: dict[str, BackendFactory] = {
+    "memory": memory_backend,
+    "sqlite": sqlite_backend,
+    "redis": redis_backend,
+}
 # Backends that persist through JSON and so must refuse what JSON would lose or change.
 JSON_BACKENDS = {"sqlite"}
 
@@ -210,7 +228,7 @@ async def test_data_json_would_change_is_refused_when_written(
     storage: BaseStorage, backend_name: str, value: dict[str, Any]
 ) -> None:
     if backend_name not in JSON_BACKENDS:
-        pytest.skip(f"{backend_name} keeps Python objects as they are")
+        pytest.skip(f"{backend_name} makes no such promise")
     await storage.set_data(KEY, {"email": "anna@example.com"})
     with pytest.raises(TypeError, match="JSON"):
         await storage.set_data(KEY, value)
