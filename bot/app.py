@@ -339,4 +339,28 @@ async def doctor(settings: Settings) -> int:
             print(f"  - {campaign.id} {campaign.kind.value}: {campaign.name}")
     telegram = "local stand-in" if settings.uses_embedded_telegram else "Telegram"
     print(f"telegram: {telegram}")
+    if settings.webhook.url is not None:
+        from bot.telegram.webhook import webhook_address
+
+        print(f"updates: webhook at {webhook_address(settings)[0]}")
+    else:
+        print("updates: long polling")
+    return await _doctor_sessions(settings)
+
+
+async def _doctor_sessions(settings: Settings) -> int:
+    if settings.redis_url is None:
+        print(f"sessions: SQLite ({settings.database})")
+        return 0
+    from bot.telegram.sessions import SessionStoreUnreachable, check_session_store, redis_storage
+
+    storage = redis_storage(settings.redis_url.get_secret_value())
+    try:
+        await check_session_store(storage)
+    except SessionStoreUnreachable as exc:
+        print(f"sessions: FAILED ({exc})")
+        return 1
+    finally:
+        await storage.close()
+    print("sessions: Redis (reachable)")
     return 0
