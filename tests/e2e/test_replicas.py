@@ -187,8 +187,9 @@ async def test_one_customers_updates_wait_for_each_other_across_replicas(
     # The platform slows down: the balance takes a while on whichever replica gets it.
     async with httpx.AsyncClient(base_url=ct_sandbox_url) as sandbox:
         (await sandbox.post("/_sandbox/faults", json={"latency": 1.0})).raise_for_status()
+        await wait_for_locks(deployment.redis_url, held=False)  # the join is all done
         balance_asked = await standin.press_reply_button(JANE.id, "⭐ Balance")
-        await wait_for_a_held_lock(deployment.redis_url)
+        await wait_for_locks(deployment.redis_url, held=True)
         # Meanwhile she asks for help, which needs no platform, and the other replica gets it.
         help_asked = await standin.send_command(JANE.id, "help")
         help_answer = await standin.wait_for_message(
@@ -204,9 +205,9 @@ async def test_one_customers_updates_wait_for_each_other_across_replicas(
     assert balance.message_id < help_answer.message_id
 
 
-async def wait_for_a_held_lock(redis_url: str) -> None:
-    """Until some replica holds a user's update lock (it is handling that user's update)."""
+async def wait_for_locks(redis_url: str, *, held: bool) -> None:
+    """Until some replica holds a user's update lock (it is handling an update), or none does."""
     async with Redis.from_url(redis_url) as redis, asyncio.timeout(10):
-        # Redis has no event to wait on here: ask again until the lock is there.
-        while not await redis.keys("loyalty-bot:*:lock"):  # noqa: ASYNC110
+        # Redis has no event to wait on here: ask again until the answer is the one wanted.
+        while bool(await redis.keys("loyalty-bot:*:lock")) is not held:  # noqa: ASYNC110
             await asyncio.sleep(0.01)

@@ -1,0 +1,103 @@
+"""What a conversation step costs in each session storage, against aiogram's own storages.
+
+Run: ``python bench/session_storage.py [--steps N] [--users U]``
+
+One step is what a handler of a multi-step flow does: read the state, merge a field into the
+data, set the next state. ``U`` users step concurrently (as updates of different users are
+handled). Measured in the same run: aiogram's ``MemoryStorage`` (the floor: a dict in this
+process) and aiogram's ``RedisStorage`` on a local ``redis-server`` (the storage of several
+replicas, with the bot's key builder; skipped when the binary is missing), beside the bot's
+``SQLiteStorage`` (one aiosqlite connection, WAL). Ratios are steps per second against memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.fsm.storage.memory import MemoryStorage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.storage.database import open_database
+from bot.storage.fsm import SQLiteStorage
+from bot.telegram.sessions import redis_storage
+
+StorageFactory = Callable[[Path], AbstractAsyncContextManager[BaseStorage]]
+
+
+@asynccontextmanager
+async def memory(folder: Path) -> AsyncIterator[BaseStorage]:
+    yield MemoryStorage()
+
+
+@asynccontextmanager
+async def sqlite(folder: Path) -> AsyncIterator[BaseStorage]:
+    storage = SQLiteStorage(await open_database(folder / "bench.db"), owns_database=True)
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+@asynccontextmanager
+async def redis(folder: Path) -> AsyncIterator[BaseStorage]:
+    from tests.redis_server import redis_server
+
+    async with redis_server() as url:
+        storage = redis_storage(url)
+        try:
+            yield storage
+        finally:
+            await storage.close()
+
+
+async def steps_per_second(storage: BaseStorage, steps: int, users: int) -> float:
+    async def user(user_id: int, count: int) -> None:
+        key = StorageKey(bot_id=42, chat_id=user_id, user_id=user_id)
+        for step in range(count):
+            await storage.get_state(key)
+            await storage.update_data(key, {f"field{step % 5}": f"value {step}"})
+            await storage.set_state(key, f"ProfileEditing:step{step % 5}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(user(u, steps // users) for u in range(1, users + 1)))
+    return (steps // users * users) / (time.perf_counter() - started)
+
+
+async def main(steps: int, users: int) -> None:
+    storages: dict[str, StorageFactory] = {
+        "aiogram MemoryStorage (floor)": memory,
+        "bot SQLiteStorage": sqlite,
+    }
+    if shutil.which("redis-server"):
+        storages["aiogram RedisStorage (replicas)"] = redis
+    else:
+        print("redis-server not installed: RedisStorage not measured")
+    results: dict[str, float] = {}
+    for name, factory in storages.items():
+        with tempfile.TemporaryDirectory() as folder:
+            async with factory(Path(folder)) as storage:
+                await steps_per_second(storage, min(steps, 500), users)  # warm up
+                results[name] = await steps_per_second(storage, steps, users)
+    floor = results["aiogram MemoryStorage (floor)"]
+    print(f"{steps} conversation steps by {users} concurrent users")
+    print(f"{'storage':<34} {'steps/s':>10} {'vs memory':>10} {'µs/step':>9}")
+    for name, rate in results.items():
+        print(f"{name:<34} {rate:>10,.0f} {rate / floor:>10.3f} {1e6 / rate:>9.0f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--users", type=int, default=50)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.steps, arguments.users))
