@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -205,30 +205,35 @@ async def poll(
     finally:
         if handle_signals:
             # aiogram leaves its handlers in place; without them a second Ctrl-C stops at once.
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                with suppress(NotImplementedError, ValueError):
-                    loop.remove_signal_handler(signum)
+            _forget_stop_signals()
     if in_flight.count:
         log.info("Finishing %d update(s) in progress", in_flight.count)
     if not await in_flight.wait_idle(drain_seconds):
         log.warning("Stopping with %d update(s) still in progress", in_flight.count)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _forget_stop_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        with suppress(NotImplementedError, ValueError):
+            loop.remove_signal_handler(signum)
+
+
 @contextmanager
 def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    """Ctrl-C and SIGTERM set ``stop`` while the block runs; a second one stops at once."""
+    """Ctrl-C and SIGTERM set ``stop`` while the block runs; after it, a second one stops at
+    once."""
     loop = asyncio.get_running_loop()
-    signums = (signal.SIGINT, signal.SIGTERM)
-    for signum in signums:
+    for signum in STOP_SIGNALS:
         with suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     try:
         yield
     finally:
-        for signum in signums:
-            with suppress(NotImplementedError, ValueError):
-                loop.remove_signal_handler(signum)
+        _forget_stop_signals()
 
 
 async def serve_webhook(
@@ -266,10 +271,7 @@ async def serve_webhook(
             max_connections=running.settings.webhook.max_connections,
         )
         log.info("Receiving updates by webhook at %s", url)
-        if handle_signals:
-            with _stop_on_signals(stop):
-                await stop.wait()
-        else:
+        with _stop_on_signals(stop) if handle_signals else nullcontext():
             await stop.wait()
     finally:
         endpoint.close()

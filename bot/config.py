@@ -114,6 +114,11 @@ class KioskSettings(BaseModel):
         return value
 
 
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+"""What Telegram accepts as a webhook ``secret_token``."""
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class WebhookSettings(BaseModel):
     """Receiving updates by webhook instead of long polling (several replicas behind a load
     balancer need it). Empty ``url`` means long polling."""
@@ -132,10 +137,6 @@ class WebhookSettings(BaseModel):
         if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
             raise ValueError("must be 1 to 256 characters from A-Z, a-z, 0-9, _ and -")
         return value
-
-
-WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class Settings(BaseSettings):
