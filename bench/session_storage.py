@@ -18,46 +18,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
-from aiogram.fsm.storage.memory import MemoryStorage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.storage.database import open_database
-from bot.storage.fsm import SQLiteStorage
-from bot.telegram.sessions import redis_storage
-
-StorageFactory = Callable[[Path], AbstractAsyncContextManager[BaseStorage]]
-
-
-@asynccontextmanager
-async def memory(folder: Path) -> AsyncIterator[BaseStorage]:
-    yield MemoryStorage()
-
-
-@asynccontextmanager
-async def sqlite(folder: Path) -> AsyncIterator[BaseStorage]:
-    storage = SQLiteStorage(await open_database(folder / "bench.db"), owns_database=True)
-    try:
-        yield storage
-    finally:
-        await storage.close()
-
-
-@asynccontextmanager
-async def redis(folder: Path) -> AsyncIterator[BaseStorage]:
-    from tests.redis_server import redis_server
-
-    async with redis_server() as url:
-        storage = redis_storage(url)
-        try:
-            yield storage
-        finally:
-            await storage.close()
+from tests.storage.backends import BackendFactory, memory_backend, redis_backend, sqlite_backend
 
 
 async def steps_per_second(storage: BaseStorage, steps: int, users: int) -> float:
@@ -74,12 +41,12 @@ async def steps_per_second(storage: BaseStorage, steps: int, users: int) -> floa
 
 
 async def main(steps: int, users: int) -> None:
-    storages: dict[str, StorageFactory] = {
-        "aiogram MemoryStorage (floor)": memory,
-        "bot SQLiteStorage": sqlite,
+    storages: dict[str, BackendFactory] = {
+        "aiogram MemoryStorage (floor)": memory_backend,
+        "bot SQLiteStorage": sqlite_backend,
     }
     if shutil.which("redis-server"):
-        storages["aiogram RedisStorage (replicas)"] = redis
+        storages["aiogram RedisStorage (replicas)"] = redis_backend
     else:
         print("redis-server not installed: RedisStorage not measured")
     results: dict[str, float] = {}

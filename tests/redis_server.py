@@ -21,7 +21,8 @@ REDIS_SERVER = "redis-server"
 START_SECONDS = 15.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on (at the time of asking)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -36,7 +37,7 @@ async def redis_server() -> AsyncIterator[str]:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed; .ci/run installs Debian's redis-server")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         *(binary, "--bind", "127.0.0.1", "--port", str(port)),
         *("--save", "", "--appendonly", "no"),

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,50 +20,11 @@ from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
-from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.storage import open_database
 from bot.storage.fsm import SQLiteStorage
-from bot.telegram.sessions import redis_storage
-from tests.redis_server import redis_server
+from tests.storage.backends import BACKENDS
 
-BackendFactory = Callable[[Path], AbstractAsyncContextManager[BaseStorage]]
-
-
-@asynccontextmanager
-async def memory_backend(tmp_path: Path) -> AsyncIterator[BaseStorage]:
-    storage = MemoryStorage()
-    try:
-        yield storage
-    finally:
-        await storage.close()
-
-
-@asynccontextmanager
-async def sqlite_backend(tmp_path: Path) -> AsyncIterator[BaseStorage]:
-    storage = SQLiteStorage(await open_database(tmp_path / "fsm.db"), owns_database=True)
-    try:
-        yield storage
-    finally:
-        await storage.close()
-
-
-@asynccontextmanager
-async def redis_backend(tmp_path: Path) -> AsyncIterator[BaseStorage]:
-    """aiogram's ``RedisStorage`` with the bot's key builder, on a real ``redis-server``."""
-    async with redis_server() as url:
-        storage = redis_storage(url)
-        try:
-            yield storage
-        finally:
-            await storage.close()
-
-
-BACKENDS: dict[str, BackendFactory] = {
-    "memory": memory_backend,
-    "sqlite": sqlite_backend,
-    "redis": redis_backend,
-}
 # Backends that persist through JSON and so must refuse what JSON would lose or change.
 JSON_BACKENDS = {"sqlite"}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from bot.telegram.webhook import (
     webhook_address,
     webhook_secret,
 )
+from tests.redis_server import free_port
 
 TOKEN = "4242424242:webhook-route"
 SECRET = "s3cret-Token_1"
@@ -167,19 +167,12 @@ def test_bad_scale_out_settings_are_named_without_their_values() -> None:
     )
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_an_unreachable_redis_stops_the_start_with_a_plain_reason(tmp_path: Path) -> None:
     settings = Settings(
         _env_file=None,
         database=tmp_path / "bot.db",
         port=0,
-        redis_url=SecretStr(f"redis://:hunter2@127.0.0.1:{_closed_port()}/0"),
+        redis_url=SecretStr(f"redis://:hunter2@127.0.0.1:{free_port()}/0"),
     )
     async with start_services(settings) as (running, stack):
         with pytest.raises(StartupError) as stopped:
