@@ -25,6 +25,7 @@ from bot.devtools.telegram_standin import DEMO_USERS
 from tests.e2e.card_scan import grouped, scan_card
 from tests.e2e.chat_page_user import ChatPageUser, PageMessage
 from tests.e2e.conftest import clean_environment
+from tests.redis_server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHAT_URL = re.compile(r"http://127\.0\.0\.1:\d+/chat")
@@ -51,11 +52,14 @@ def has_photo(message: PageMessage) -> bool:
 
 
 @asynccontextmanager
-async def product(workdir: Path, logs: Path) -> AsyncIterator[tuple[str, Session]]:
-    """Start ``python -m bot run --port 0`` in ``workdir``; yield the chat page URL it printed;
-    on leaving, press Ctrl-C (SIGINT) and record how it ended."""
+async def product(
+    workdir: Path, logs: Path, port: int = 0, settings: dict[str, str] | None = None
+) -> AsyncIterator[tuple[str, Session]]:
+    """Start ``python -m bot run --port PORT`` in ``workdir`` with these extra ``settings``;
+    yield the chat page URL it printed; on leaving, press Ctrl-C (SIGINT) and record how it
+    ended."""
     session = Session()
-    environment = clean_environment()
+    environment = clean_environment() | (settings or {})
     # The checkout's code, even where the package is not installed.
     environment["PYTHONPATH"] = str(PROJECT_ROOT)
     with logs.open("w+") as stderr:
@@ -65,7 +69,7 @@ async def product(workdir: Path, logs: Path) -> AsyncIterator[tuple[str, Session
             "bot",
             "run",
             "--port",
-            "0",
+            str(port),
             cwd=workdir,
             env=environment,
             stdout=asyncio.subprocess.PIPE,
@@ -163,6 +167,7 @@ def test_a_fresh_run_prints_the_chat_page_and_a_customer_joins(runs: Runs) -> No
     [url] = [line for line in first.stdout if CHAT_URL.fullmatch(line)]
     assert not url.endswith(":0/chat"), "the printed port must be the real one"
     assert "Press Ctrl-C to stop." in first.stdout
+    assert "Start polling" in first.stderr  # no webhook configured
     welcome, joined = first.captions
     assert welcome.startswith("👋 Welcome to Great Widgets Rewards!")
     assert re.fullmatch(r"\d{12}", first.card_number)
@@ -200,3 +205,19 @@ def test_a_taken_port_is_said_in_one_line_not_a_traceback(
     err = capsys.readouterr().err
     assert f"Cannot serve the chat and kiosk pages on 127.0.0.1:{port}" in err
     assert "Traceback" not in err
+
+
+async def test_a_configured_webhook_replaces_long_polling(tmp_path: Path) -> None:
+    port = free_port()
+    hook = f"http://127.0.0.1:{port}/telegram/webhook"
+    async with (
+        product(tmp_path, tmp_path / "run.log", port, {"WEBHOOK__URL": hook}) as (url, session),
+        httpx.AsyncClient() as client,
+    ):
+        jane = ChatPageUser(client, url, JANE.id)
+        sent = await jane.send("/start")
+        welcome = await jane.wait_for_bot(sent, timeout=30)
+    assert welcome["text"].startswith("👋 Welcome to Great Widgets Rewards!")
+    assert f"Receiving updates by webhook at {hook}" in session.stdout
+    assert "Start polling" not in session.stderr
+    assert_stopped_cleanly(session)
