@@ -3,7 +3,8 @@
 A PIN is short, so it is stored with scrypt (salted, deliberately slow) and the lockout is
 what really protects it: after ``max_failures`` wrong PINs in a row the kiosk refuses every
 PIN, right or wrong, until the lockout ends. Failures and lockouts live in the database, so
-a restart does not reset them.
+a restart does not reset them. A try is claimed and counted before its PIN is checked, so a
+burst of parallel guesses gets no more checks than ``max_failures`` in a row.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from bot.storage.kiosks import Kiosk, Kiosks
+from bot.storage.kiosks import Kiosk, Kiosks, PinAttempt
 
 PIN_MIN_LENGTH = 4
 PIN_MAX_LENGTH = 12
@@ -81,6 +83,22 @@ class NoStaffMode:
 PinOutcome = StaffUnlocked | WrongPin | StaffLocked | NoStaffMode
 
 
+class PinAttemptCounter(Protocol):
+    """Where a kiosk's PIN tries are counted: the database (``Kiosks``) today; any store with
+    an atomic claim (Redis with a script, say) fits when kiosks run on several replicas."""
+
+    async def take_pin_attempt(
+        self, kiosk_id: int, *, max_failures: int, now: dt.datetime, lock_until: dt.datetime
+    ) -> PinAttempt:
+        """Atomically refuse a try while locked, else count it as wrong (locking at the
+        ``max_failures``-th in a row)."""
+        ...
+
+    async def clear_pin_failures(self, kiosk_id: int) -> None:
+        """A right PIN: the count starts again and any lock ends."""
+        ...
+
+
 class StaffAccess:
     def __init__(
         self,
@@ -91,8 +109,10 @@ class StaffAccess:
         lockout: dt.timedelta,
         session_ttl: dt.timedelta,
         clock: Callable[[], dt.datetime],
+        attempts: PinAttemptCounter | None = None,
     ) -> None:
         self._kiosks = kiosks
+        self._attempts: PinAttemptCounter = kiosks if attempts is None else attempts
         self._default_pin = default_pin
         self._max_failures = max_failures
         self._lockout = lockout
@@ -114,24 +134,24 @@ class StaffAccess:
         if not self.has_staff_mode(kiosk):
             return NoStaffMode()
         now = self._clock()
-        if kiosk.pin_locked_until is not None and kiosk.pin_locked_until > now:
-            return StaffLocked(kiosk.pin_locked_until)
+        attempt = await self._attempts.take_pin_attempt(
+            kiosk.id, max_failures=self._max_failures, now=now, lock_until=now + self._lockout
+        )
+        if not attempt.allowed:
+            if attempt.locked_until is None:
+                return WrongPin(0)
+            return StaffLocked(attempt.locked_until)
         # scrypt is slow on purpose: off the event loop, so other kiosks and chats go on.
         if await asyncio.to_thread(self._right, kiosk, pin):
-            await self._kiosks.clear_pin_failures(kiosk.id)
+            await self._attempts.clear_pin_failures(kiosk.id)
             token = secrets.token_urlsafe(24)
             expires_at = now + self._session_ttl
             self._sessions[kiosk.id] = (hashlib.sha256(token.encode()).hexdigest(), expires_at)
             return StaffUnlocked(token, expires_at)
-        updated = await self._kiosks.record_pin_failure(
-            kiosk.id, max_failures=self._max_failures, lock_until=now + self._lockout
-        )
         self._sessions.pop(kiosk.id, None)
-        if updated is None:
-            return WrongPin(0)
-        if updated.pin_locked_until is not None and updated.pin_locked_until > now:
-            return StaffLocked(updated.pin_locked_until)
-        return WrongPin(self._max_failures - updated.pin_failures)
+        if attempt.locked_until is not None:
+            return StaffLocked(attempt.locked_until)
+        return WrongPin(self._max_failures - attempt.failures)
 
     def session_open(self, kiosk: Kiosk, token: str | None) -> bool:
         """Whether ``token`` is the kiosk's live staff session."""

@@ -56,6 +56,16 @@ class KioskAction:
     transaction_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class PinAttempt:
+    """One claimed staff PIN try: ``allowed`` to check the PIN or not (staff mode locked),
+    the wrong tries in a row counting this one, and the lock it is under or has set."""
+
+    allowed: bool
+    failures: int
+    locked_until: dt.datetime | None
+
+
 def _moment(text: str | None) -> dt.datetime | None:
     return None if text is None else from_text(text)
 
@@ -170,23 +180,34 @@ class Kiosks:
         )
         return changed > 0
 
-    async def record_pin_failure(
-        self, kiosk_id: int, *, max_failures: int, lock_until: dt.datetime
-    ) -> Kiosk | None:
-        """Count a wrong PIN; the ``max_failures``-th in a row locks staff mode until
-        ``lock_until`` and starts the count again."""
+    async def take_pin_attempt(
+        self, kiosk_id: int, *, max_failures: int, now: dt.datetime, lock_until: dt.datetime
+    ) -> PinAttempt:
+        """Claim one PIN try before the PIN is checked, in one write transaction, so parallel
+        tries are counted one after the other. A try is counted as wrong until
+        ``clear_pin_failures``; the ``max_failures``-th in a row locks staff mode until
+        ``lock_until`` (it is still checked) and starts the count again."""
         async with self._database.transaction() as tx:
             row = await tx.fetch_one(
-                "UPDATE kiosks SET pin_failures = pin_failures + 1 WHERE id = ? RETURNING *",
-                (kiosk_id,),
+                "SELECT pin_failures, pin_locked_until FROM kiosks WHERE id = ?", (kiosk_id,)
             )
-            if row is not None and row["pin_failures"] >= max_failures:
-                row = await tx.fetch_one(
-                    "UPDATE kiosks SET pin_failures = 0, pin_locked_until = ? "
-                    "WHERE id = ? RETURNING *",
+            if row is None:
+                return PinAttempt(allowed=False, failures=0, locked_until=None)
+            locked_until = _moment(row["pin_locked_until"])
+            if locked_until is not None and locked_until > now:
+                return PinAttempt(allowed=False, failures=0, locked_until=locked_until)
+            failures = row["pin_failures"] + 1
+            if failures >= max_failures:
+                await tx.execute(
+                    "UPDATE kiosks SET pin_failures = 0, pin_locked_until = ? WHERE id = ?",
                     (to_text(lock_until), kiosk_id),
                 )
-        return None if row is None else _kiosk_from_row(row)
+                return PinAttempt(allowed=True, failures=failures, locked_until=lock_until)
+            await tx.execute(
+                "UPDATE kiosks SET pin_failures = ?, pin_locked_until = NULL WHERE id = ?",
+                (failures, kiosk_id),
+            )
+            return PinAttempt(allowed=True, failures=failures, locked_until=None)
 
     async def clear_pin_failures(self, kiosk_id: int) -> None:
         await self._database.execute(
