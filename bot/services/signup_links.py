@@ -14,9 +14,7 @@ recorded when the join completes), and it links a member through a personal link
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -25,17 +23,22 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
 from bot.loyalty.base import LoyaltyBackend
-from bot.loyalty.errors import LoyaltyError, Unavailable
-from bot.loyalty.models import CampaignKind, Member, Purchase
+from bot.loyalty.errors import LoyaltyError
+from bot.loyalty.models import Member
 from bot.services.catalog import CampaignCatalog
 from bot.services.enrollment import Joined, SignupBonus, SignupOffer
+from bot.services.owed_bonuses import (
+    BONUS_KINDS,
+    SETTLE_OWED_EVERY,
+    BonusPayer,
+    bonus_purchase,
+)
 from bot.storage.links import (
     BonusDue,
-    BonusState,
     DailyCount,
     LinkOutcome,
     LinkRecord,
@@ -70,12 +73,6 @@ TAG_LENGTH = 5
 TOKEN_LENGTH = TOKEN_BODY_LENGTH + TAG_LENGTH
 PERSONAL_SOURCE = "personal"
 STORE_SOURCE_PREFIX = "store:"
-BONUS_KINDS = frozenset({CampaignKind.POINTS, CampaignKind.GIFTCARD})
-"""Campaigns whose bonus is a number in the campaign's own unit (points, money)."""
-BONUS_RETRY_AFTER = dt.timedelta(minutes=5)
-"""A bonus send with no outcome recorded for this long is treated as in doubt."""
-BONUS_HISTORY_DEPTH = 100
-SETTLE_OWED_EVERY = 300.0
 
 
 def looks_like_payload(text: str) -> bool:
@@ -419,25 +416,6 @@ def _fold(
     return result
 
 
-def bonus_purchase(
-    campaign_kind: CampaignKind,
-    points_ratio: Decimal | None,
-    bonus: Decimal,
-    campaign_id: str,
-    marker: str,
-) -> Purchase:
-    """The earn transaction that credits ``bonus`` in the campaign's own unit.
-
-    A points campaign with a points ratio earns ``amount × ratio`` points for a purchase of
-    ``amount``, so the purchase is the bonus divided by the ratio, rounded up to the cent
-    (a platform without a ratio takes points as they are).
-    """
-    amount = bonus
-    if campaign_kind is CampaignKind.POINTS and points_ratio:
-        amount = (bonus / points_ratio).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
-    return Purchase(campaign_id=campaign_id, amount=amount, description=marker)
-
-
 class SignupJoins:
     """Applies signup links to joins: the ``SignupHook`` of ``Enrollment``, personal links,
     and paying bonuses that are owed (in doubt after a failure) exactly once."""
@@ -456,29 +434,14 @@ class SignupJoins:
         self._catalog = catalog
         self._members = members
         self._clock = clock
-        self._settling: asyncio.Task[None] | None = None
+        self._payer = BonusPayer(repository, backend, catalog, clock=clock, name="signup bonus")
 
     def start_settling(self, every: float = SETTLE_OWED_EVERY) -> None:
         """Check and pay owed bonuses now and then in the background (bot start-up)."""
-        if self._settling is None or self._settling.done():
-            self._settling = asyncio.create_task(self._keep_settling(every))
+        self._payer.start_settling(every)
 
     async def stop_settling(self) -> None:
-        task, self._settling = self._settling, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _keep_settling(self, every: float) -> None:
-        while True:
-            try:
-                await self.settle_owed()
-            except LoyaltyError as exc:
-                log.info("Owed signup bonuses wait: %s", exc.message)
-            except Exception:
-                log.exception("Settling owed signup bonuses failed; trying again later")
-            await asyncio.sleep(every)
+        await self._payer.stop_settling()
 
     async def begin(
         self, telegram_user_id: int, member_code: str, *, first_attempt: bool
@@ -543,38 +506,8 @@ class SignupJoins:
 
     async def _pay(self, bonus: BonusDue) -> SignupBonus | None:
         """Send one bonus (its row is in state ``sending``); record what became of it."""
-        try:
-            campaign = (await self._catalog.by_id()).get(bonus.campaign_id)
-            if campaign is None or campaign.kind not in BONUS_KINDS:
-                log.warning("Signup bonus for campaign %s cannot be paid", bonus.campaign_id)
-                await self._repository.bonus_outcome(bonus, BonusState.FAILED)
-                return None
-            purchase = bonus_purchase(
-                campaign.kind, campaign.points_ratio, bonus.amount, campaign.id, bonus.marker
-            )
-            await self._backend.join_campaign(bonus.member_code, bonus.campaign_id, purchase)
-        except Unavailable as exc:
-            log.warning(
-                "Signup bonus for member %s in doubt (%s); it is checked and paid later",
-                bonus.member_code,
-                exc.message,
-            )
-            await self._repository.bonus_outcome(bonus, BonusState.DOUBT)
-            return None
-        except LoyaltyError as exc:
-            log.warning(
-                "Signup bonus for member %s refused by the platform: %s",
-                bonus.member_code,
-                exc.message,
-            )
-            await self._repository.bonus_outcome(bonus, BonusState.FAILED)
-            return None
-        await self._repository.bonus_outcome(bonus, BonusState.CREDITED)
-        return SignupBonus(bonus.amount, campaign)
-
-    async def _was_paid(self, bonus: BonusDue) -> bool:
-        history = await self._backend.history(bonus.member_code, limit=BONUS_HISTORY_DEPTH)
-        return any(transaction.description == bonus.marker for transaction in history)
+        campaign = await self._payer.pay(bonus)
+        return None if campaign is None else SignupBonus(bonus.amount, campaign)
 
     async def settle_owed(self, *, member_code: str | None = None, limit: int = 50) -> int:
         """Pay bonuses left in doubt, after checking the member's history for each.
@@ -582,26 +515,7 @@ class SignupJoins:
         A bonus whose marker is in the history was paid and is only recorded as such; the
         others are sent again. Returns how many were credited.
         """
-        stale_before = self._clock() - BONUS_RETRY_AFTER
-        credited = 0
-        for owed in await self._repository.bonuses_owed(
-            stale_before=stale_before, member_code=member_code, limit=limit
-        ):
-            taken = await self._repository.take_owed(owed, stale_before=stale_before)
-            if taken is None:
-                continue
-            try:
-                paid = await self._was_paid(taken)
-            except LoyaltyError as exc:
-                log.info("Owed signup bonus not checked yet: %s", exc.message)
-                await self._repository.bonus_outcome(taken, BonusState.DOUBT)
-                continue
-            if paid:
-                await self._repository.bonus_outcome(taken, BonusState.CREDITED)
-                credited += 1
-            elif await self._pay(taken) is not None:
-                credited += 1
-        return credited
+        return await self._payer.settle_owed(member_code=member_code, limit=limit)
 
     async def settle_member(self, telegram_user_id: int, member_code: str) -> None:
         """For a linked member: finish a join whose settling was cut off, pay what is owed.

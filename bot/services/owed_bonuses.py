@@ -1,0 +1,200 @@
+"""Paying a bonus exactly once, whatever the platform does: the owed-bonus machinery.
+
+A bonus row is written (state ``sending``, with a marker) before the platform is asked to pay.
+An answer records ``credited`` or ``failed``; no answer leaves it in ``doubt``. Settling a
+bonus in doubt first looks for its marker in the member's history: found, it was paid and is
+only recorded; missing, it is sent again. Two workers never hold one bonus (``take_owed``).
+Signup bonuses (``LinkRepository``) and the other owed bonuses (``OwedBonuses``: invited
+friends, birthdays) go through the same ``BonusPayer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from decimal import ROUND_CEILING, Decimal
+from typing import Generic, Protocol, TypeVar
+
+from bot.loyalty.base import LoyaltyBackend
+from bot.loyalty.errors import LoyaltyError, Unavailable
+from bot.loyalty.models import Campaign, CampaignKind, Purchase
+from bot.services.catalog import CampaignCatalog
+from bot.storage.links import BonusState
+from bot.storage.timestamps import Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+BONUS_KINDS = frozenset({CampaignKind.POINTS, CampaignKind.GIFTCARD})
+"""Campaigns whose bonus is a number in the campaign's own unit (points, money)."""
+BONUS_RETRY_AFTER = dt.timedelta(minutes=5)
+"""A bonus send with no outcome recorded for this long is treated as in doubt."""
+BONUS_HISTORY_DEPTH = 100
+SETTLE_OWED_EVERY = 300.0
+
+
+class Bonus(Protocol):
+    @property
+    def member_code(self) -> str: ...
+    @property
+    def campaign_id(self) -> str: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def marker(self) -> str: ...
+
+
+B = TypeVar("B", bound=Bonus)
+
+
+class BonusStore(Protocol[B]):
+    """Where bonuses owed are kept (``LinkRepository``, ``OwedBonuses``)."""
+
+    async def bonus_outcome(self, bonus: B, state: BonusState) -> None: ...
+
+    async def bonuses_owed(
+        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
+    ) -> Sequence[B]: ...
+
+    async def take_owed(self, bonus: B, *, stale_before: dt.datetime) -> B | None: ...
+
+
+def bonus_purchase(
+    campaign_kind: CampaignKind,
+    points_ratio: Decimal | None,
+    bonus: Decimal,
+    campaign_id: str,
+    marker: str,
+) -> Purchase:
+    """The earn transaction that credits ``bonus`` in the campaign's own unit.
+
+    A points campaign with a points ratio earns ``amount × ratio`` points for a purchase of
+    ``amount``, so the purchase is the bonus divided by the ratio, rounded up to the cent
+    (a platform without a ratio takes points as they are).
+    """
+    amount = bonus
+    if campaign_kind is CampaignKind.POINTS and points_ratio:
+        amount = (bonus / points_ratio).quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+    return Purchase(campaign_id=campaign_id, amount=amount, description=marker)
+
+
+async def bonus_campaign(catalog: CampaignCatalog, configured: str) -> Campaign | None:
+    """The campaign a configured bonus is credited in: ``configured``, else the program's
+    first points campaign; ``None`` when that is not a campaign a bonus can be paid in."""
+    campaigns = await catalog.campaigns()
+    if configured:
+        campaign = (await catalog.by_id()).get(configured)
+        return campaign if campaign is not None and campaign.kind in BONUS_KINDS else None
+    return next((c for c in campaigns if c.kind is CampaignKind.POINTS), None)
+
+
+class BonusPayer(Generic[B]):
+    """Pays the bonuses of one store, and settles the ones left owed, in the background too."""
+
+    def __init__(
+        self,
+        store: BonusStore[B],
+        backend: LoyaltyBackend,
+        catalog: CampaignCatalog,
+        *,
+        clock: Clock = utc_now,
+        name: str = "bonus",
+    ) -> None:
+        self._store = store
+        self._backend = backend
+        self._catalog = catalog
+        self._clock = clock
+        self._name = name
+        self._settling: asyncio.Task[None] | None = None
+
+    async def pay(self, bonus: B) -> Campaign | None:
+        """Send one bonus (its row is in state ``sending``) and record what became of it.
+
+        Returns the campaign it was credited in, ``None`` when it was not (refused: failed;
+        no answer: in doubt, settled later). Never raises a platform error.
+        """
+        try:
+            campaign = (await self._catalog.by_id()).get(bonus.campaign_id)
+            if campaign is None or campaign.kind not in BONUS_KINDS:
+                log.warning("%s for campaign %s cannot be paid", self._name, bonus.campaign_id)
+                await self._store.bonus_outcome(bonus, BonusState.FAILED)
+                return None
+            purchase = bonus_purchase(
+                campaign.kind, campaign.points_ratio, bonus.amount, campaign.id, bonus.marker
+            )
+            await self._backend.join_campaign(bonus.member_code, bonus.campaign_id, purchase)
+        except Unavailable as exc:
+            log.warning(
+                "%s for member %s in doubt (%s); it is checked and paid later",
+                self._name,
+                bonus.member_code,
+                exc.message,
+            )
+            await self._store.bonus_outcome(bonus, BonusState.DOUBT)
+            return None
+        except LoyaltyError as exc:
+            log.warning(
+                "%s for member %s refused by the platform: %s",
+                self._name,
+                bonus.member_code,
+                exc.message,
+            )
+            await self._store.bonus_outcome(bonus, BonusState.FAILED)
+            return None
+        await self._store.bonus_outcome(bonus, BonusState.CREDITED)
+        return campaign
+
+    async def _was_paid(self, bonus: B) -> bool:
+        history = await self._backend.history(bonus.member_code, limit=BONUS_HISTORY_DEPTH)
+        return any(transaction.description == bonus.marker for transaction in history)
+
+    async def settle_owed(self, *, member_code: str | None = None, limit: int = 50) -> int:
+        """Pay bonuses left in doubt, after checking the member's history for each.
+
+        A bonus whose marker is in the history was paid and is only recorded as such; the
+        others are sent again. Returns how many were credited.
+        """
+        stale_before = self._clock() - BONUS_RETRY_AFTER
+        credited = 0
+        for owed in await self._store.bonuses_owed(
+            stale_before=stale_before, member_code=member_code, limit=limit
+        ):
+            taken = await self._store.take_owed(owed, stale_before=stale_before)
+            if taken is None:
+                continue
+            try:
+                paid = await self._was_paid(taken)
+            except LoyaltyError as exc:
+                log.info("Owed %s not checked yet: %s", self._name, exc.message)
+                await self._store.bonus_outcome(taken, BonusState.DOUBT)
+                continue
+            if paid:
+                await self._store.bonus_outcome(taken, BonusState.CREDITED)
+                credited += 1
+            elif await self.pay(taken) is not None:
+                credited += 1
+        return credited
+
+    def start_settling(self, every: float = SETTLE_OWED_EVERY) -> None:
+        """Check and pay owed bonuses now and then in the background (bot start-up)."""
+        if self._settling is None or self._settling.done():
+            self._settling = asyncio.create_task(self._keep_settling(every))
+
+    async def stop_settling(self) -> None:
+        task, self._settling = self._settling, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_settling(self, every: float) -> None:
+        while True:
+            try:
+                await self.settle_owed()
+            except LoyaltyError as exc:
+                log.info("Owed %ss wait: %s", self._name, exc.message)
+            except Exception:
+                log.exception("Settling owed %ss failed; trying again later", self._name)
+            await asyncio.sleep(every)
