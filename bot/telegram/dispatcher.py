@@ -47,6 +47,7 @@ from bot.storage.verification import EmailCodes
 from bot.telegram.flood import FloodControl
 from bot.telegram.i18n import LOCALES_DIR, N_, LanguageMiddleware, _, create_i18n
 from bot.telegram.middlewares import MemberLinkMiddleware, MembersOnly, PlatformErrors, answer
+from bot.telegram.private_chats import PrivateChatsOnly
 from bot.telegram.routers import get_routers
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,10 @@ def build_dispatcher(
     )
     dispatcher.update.outer_middleware(MemberLinkMiddleware(links))
     LanguageMiddleware(i18n, links, languages).setup(dispatcher)
+    # Member data never in a group: its updates go no further than a pointer to the chat
+    # (after the language is set, so the pointer speaks the user's language).
+    dispatcher.message.outer_middleware(PrivateChatsOnly())
+    dispatcher.callback_query.outer_middleware(PrivateChatsOnly())
     # Outermost first: every button press is answered exactly once, whatever happens inside.
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     for observer in (dispatcher.message, dispatcher.callback_query):

@@ -24,6 +24,7 @@ from bot.telegram.card_delivery import send_card
 from bot.telegram.filters import PhoneLikeText
 from bot.telegram.i18n import ButtonText, _, get_i18n
 from bot.telegram.keyboards import JOIN_PHONE, join_keyboard, member_menu
+from bot.telegram.private_chats import PRIVATE_CHAT_PAYLOAD
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ async def start(
     await state.clear()
     user = message.from_user
     opening = None
-    if command.args and user is not None:
+    if command.args and command.args != PRIVATE_CHAT_PAYLOAD and user is not None:
         # Untrusted: only a token this bot signed resolves to a link; anything else is counted
         # and gets the plain welcome.
         member_code = link.member_code if link is not None else None
