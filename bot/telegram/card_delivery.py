@@ -12,6 +12,7 @@ from aiogram.types import BufferedInputFile, Message
 
 from bot.services.cards import render_card
 from bot.storage.cards import CardImages
+from bot.telegram.texts import CAPTION_LIMIT, NAME_LIMIT, fit, shortened
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,9 @@ async def card_png(
 ) -> bytes:
     png = await card_images.get_png(bot_id, card_number)
     if png is None:
-        png = await asyncio.to_thread(render_card, program_name, card_number, first_name)
+        png = await asyncio.to_thread(
+            render_card, program_name, card_number, shortened(first_name, NAME_LIMIT)
+        )
         await card_images.put_png(bot_id, card_number, png)
     return png
 
@@ -38,6 +41,7 @@ async def send_card(
     **kwargs: Any,
 ) -> Message:
     """Send the card picture; a ``file_id`` Telegram refuses is dropped and the PNG re-uploaded."""
+    caption = fit(caption, CAPTION_LIMIT)
     file_id = await card_images.get_file_id(bot.id, card_number)
     if file_id is not None:
         try:

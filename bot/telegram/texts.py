@@ -1,6 +1,9 @@
 """Wording of the chat screens in the member's language, from the services' view models.
 
 Everything a member or the platform typed is HTML-escaped here: messages use HTML parse mode.
+It is also shortened (names to ``NAME_LIMIT`` characters, other platform labels to
+``LABEL_LIMIT``), and whole texts are fitted to Telegram's limits line by line, so a long stored
+name never makes a send fail; card numbers are never shortened.
 """
 
 from __future__ import annotations
@@ -20,6 +23,49 @@ from bot.services.balances import BalanceLine, Progress
 from bot.services.cards import group_card_number
 from bot.services.history import HistoryEntry, HistoryPage
 from bot.telegram.i18n import _, ngettext
+
+NAME_LIMIT = 64
+LABEL_LIMIT = 200
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+_MORE = "…"
+
+
+def _telegram_length(text: str) -> int:
+    # Telegram counts UTF-16 code units; the HTML markup is counted too, which only errs short.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def shortened(text: str, limit: int = NAME_LIMIT) -> str:
+    """``text`` (unescaped) cut to ``limit`` characters, ending in "…" when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + _MORE
+
+
+def person_name(text: str) -> str:
+    """A person's name from the platform or Telegram, shortened and escaped."""
+    return escape(shortened(text, NAME_LIMIT))
+
+
+def label(text: str) -> str:
+    """A campaign, reward, item or description from the platform, shortened and escaped."""
+    return escape(shortened(text, LABEL_LIMIT))
+
+
+def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Keep whole lines from the top while they fit (our markup never spans lines), marking
+    the cut with "…"; the first line (where the card number is) always stays."""
+    if _telegram_length(text) <= limit:
+        return text
+    lines = text.split("\n")
+    kept = [lines[0]]
+    for line in lines[1:]:
+        if _telegram_length("\n".join([*kept, line, _MORE])) > limit:
+            break
+        kept.append(line)
+    return "\n".join([*kept, _MORE])
 
 
 def locale() -> str:
@@ -62,12 +108,12 @@ def _progress(progress: Progress, kind: CampaignKind) -> str:
         bar=progress.bar,
         current=number(progress.current),
         target=number(progress.target),
-        reward=escape(progress.reward),
+        reward=label(progress.reward),
     )
 
 
 def balance_line(line: BalanceLine) -> str:
-    name = f"<b>{escape(line.campaign_name)}</b>"
+    name = f"<b>{label(line.campaign_name)}</b>"
     match line.kind:
         case CampaignKind.POINTS:
             head = f"{name} — {points(line.amount)}"
@@ -79,9 +125,9 @@ def balance_line(line: BalanceLine) -> str:
             head = f"{name} — {money(line.money) if line.money else number(line.amount)}"
         case CampaignKind.BUYX:
             counts = " · ".join(
-                f"{escape(item.item)} {item.current} / {item.buy_amount}"
+                f"{label(item.item)} {item.current} / {item.buy_amount}"
                 if item.buy_amount
-                else f"{escape(item.item)} {item.current}"
+                else f"{label(item.item)} {item.current}"
                 for item in line.items
             )
             head = f"{name} — " + (counts or _("nothing yet"))
@@ -90,7 +136,7 @@ def balance_line(line: BalanceLine) -> str:
         lines.append(_progress(line.progress, line.kind))
     if line.available:
         rewards = ", ".join(
-            f"{escape(reward.description)} ({_reward_cost(reward, line.kind)})"
+            f"{label(reward.description)} ({_reward_cost(reward, line.kind)})"
             for reward in line.available
         )
         lines.append(_("Available now: {rewards}").format(rewards=rewards))
@@ -100,7 +146,7 @@ def balance_line(line: BalanceLine) -> str:
 def balances(lines: list[BalanceLine]) -> str:
     if not lines:
         return _("⭐ Your balances") + "\n\n" + _("You don't have any balances yet.")
-    return _("⭐ Your balances") + "\n\n" + "\n\n".join(balance_line(line) for line in lines)
+    return fit(_("⭐ Your balances") + "\n\n" + "\n\n".join(balance_line(line) for line in lines))
 
 
 def day(moment: dt.date) -> str:
@@ -118,7 +164,7 @@ def _history_amount(entry: HistoryEntry) -> str:
         case CampaignKind.GIFTCARD | CampaignKind.EARNED:
             return sign + money(Money(amount=amount, glyph=entry.currency_glyph))
         case CampaignKind.BUYX:
-            item = f"{escape(entry.item)} " if entry.item else ""
+            item = f"{label(entry.item)} " if entry.item else ""
             return f"{item}{sign}{number(amount)}"
     return sign + number(amount)
 
@@ -136,11 +182,11 @@ def history(page: HistoryPage) -> str:
         if entry.amount:
             parts.append(_history_amount(entry))
         if entry.campaign_name:
-            parts.append(escape(entry.campaign_name))
+            parts.append(label(entry.campaign_name))
         if entry.description:
-            parts.append(f"<i>{escape(entry.description)}</i>")
+            parts.append(f"<i>{label(entry.description)}</i>")
         rows.append(" · ".join(parts))
-    return f"{title}\n\n" + "\n".join(rows)
+    return fit(f"{title}\n\n" + "\n".join(rows))
 
 
 def card_number(number_text: str) -> str:
@@ -158,19 +204,21 @@ def readable_phone(phone: str) -> str:
 
 def profile(member: Member) -> str:
     not_set = _("not set")
-    name = " ".join(part for part in (member.first_name, member.last_name) if part)
+    full_name = " ".join(
+        shortened(part, NAME_LIMIT) for part in (member.first_name, member.last_name) if part
+    )
     rows = [
         _("👤 Your profile"),
         "",
-        _("Name: {name}").format(name=escape(name) if name else not_set),
+        _("Name: {name}").format(name=escape(full_name) if full_name else not_set),
         _("Phone: {phone}").format(phone=escape(readable_phone(member.phone)) or not_set),
-        _("Email: {email}").format(email=escape(member.email) if member.email else not_set),
+        _("Email: {email}").format(email=label(member.email) if member.email else not_set),
         _("Birthday: {birthday}").format(
             birthday=day(member.birthday) if member.birthday else not_set
         ),
         _("Card: {number}").format(number=card_number(member.card_number)),
     ]
-    return "\n".join(rows)
+    return fit("\n".join(rows))
 
 
 def welcome(program_name: str) -> str:

@@ -8,7 +8,9 @@ for the rest), gives each uploaded photo a fresh ``file_id``, and can be told to
 from __future__ import annotations
 
 import datetime as dt
+import html
 import itertools
+import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,20 @@ from aiogram.types import (
 )
 
 BOT_USER = User(id=42, is_bot=True, first_name="Rewards", username="rewards_bot")
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+
+
+def visible_length(html_text: str) -> int:
+    """Length as Telegram counts it: after HTML parsing, in UTF-16 code units."""
+    visible = html.unescape(re.sub(r"<[^>]*>", "", html_text))
+    return len(visible.encode("utf-16-le")) // 2
+
+
+def _refuse_too_long(method: TelegramMethod[Any], text: str | None, limit: int) -> None:
+    if text is not None and visible_length(text) > limit:
+        what = "message caption" if limit == CAPTION_LIMIT else "message"
+        raise TelegramBadRequest(method=method, message=f"Bad Request: {what} is too long")
 
 
 @dataclass
@@ -136,6 +152,7 @@ class FakeTelegram(BaseSession):
             case GetMe():
                 return BOT_USER
             case SendMessage():
+                _refuse_too_long(method, method.text, MESSAGE_LIMIT)
                 chat_id = int(method.chat_id)
                 inline = (
                     method.reply_markup
@@ -156,6 +173,7 @@ class FakeTelegram(BaseSession):
             case SendPhoto():
                 return await self._send_photo(bot, method)
             case EditMessageText():
+                _refuse_too_long(method, method.text, MESSAGE_LIMIT)
                 chat_id = int(method.chat_id or 0)
                 inline = method.reply_markup
                 self.sent.append(
@@ -178,6 +196,7 @@ class FakeTelegram(BaseSession):
         raise AssertionError(f"the fake Bot API does not know {type(method).__name__}")
 
     async def _send_photo(self, bot: Bot, method: SendPhoto) -> Message:
+        _refuse_too_long(method, method.caption, CAPTION_LIMIT)
         chat_id = int(method.chat_id)
         upload: bytes | None = None
         if isinstance(method.photo, InputFile):

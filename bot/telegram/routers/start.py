@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.filters import CommandObject, CommandStart, StateFilter
@@ -59,7 +58,7 @@ async def start(
     if link is not None:
         name = link.first_name or (message.from_user.first_name if message.from_user else "")
         await message.answer(
-            _("👋 Welcome back, {name}!").format(name=escape(name)),
+            _("👋 Welcome back, {name}!").format(name=texts.person_name(name)),
             reply_markup=member_menu(),
         )
         return
@@ -164,7 +163,7 @@ async def deliver_joined(
         caption = _("✅ You're in, {name}! Your card number is {number}.")
     else:
         caption = _("✅ You're in, {name}! We found your card: {number}.")
-    caption = caption.format(name=escape(name), number=number)
+    caption = caption.format(name=texts.person_name(name), number=number)
     if joined.signup_bonus is not None:
         caption += "\n" + _("🎁 Welcome bonus: +{amount}.").format(
             amount=_bonus_amount(joined.signup_bonus)
