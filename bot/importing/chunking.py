@@ -87,11 +87,13 @@ def make_chunks(
     limits: ChunkLimits,
     row_size: Callable[[ImportRow], int] | None = None,
     boundaries: Container[int] = frozenset(),
+    unsplit: Callable[[int], bool] | None = None,
 ) -> Iterator[Chunk]:
     """Group ``(record index, entry)`` pairs into chunks of at most ``limits.rows`` rows and
     (with ``row_size``) at most ``limits.bytes`` estimated bytes of rows to send. Rows refused
     by validation ride along (they count as rows, so a chunk stays small) but are never sent.
-    A chunk never runs across a record index in ``boundaries``: one starts there."""
+    A chunk never runs across a record index in ``boundaries``: one starts there. Records for
+    which ``unsplit`` is true (called once per record, in order) are never split by size."""
     number = 0
     current: Chunk | None = None
     size = 0
@@ -99,11 +101,17 @@ def make_chunks(
         cost = 0
         if row_size is not None and not isinstance(entry, RowProblem):
             cost = row_size(entry)
+        keep = unsplit is not None and unsplit(index)
         if current is not None and (
             index != current.end_record
             or index in boundaries
-            or len(current.entries) >= limits.rows
-            or (limits.bytes is not None and size and size + cost > limits.bytes)
+            or (
+                not keep
+                and (
+                    len(current.entries) >= limits.rows
+                    or (limits.bytes is not None and size and size + cost > limits.bytes)
+                )
+            )
         ):
             yield current
             current = None

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bot.config import Platform, Settings
 from bot.platforms import connected_backend
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from bot.importing.csv_source import SourceFormat
     from bot.importing.mapping import ColumnMapping, ImportKind
+    from bot.importing.reconcile import Reconciler
     from bot.importing.sending import ChunkSender
     from bot.loyalty.base import LoyaltyBackend
     from bot.loyalty.models import CampaignKind
@@ -254,6 +255,7 @@ async def _import(
             sender, campaigns, default_campaign = await _sender_for(
                 prepared.kind, backend, settings, args, notes
             )
+            reconciler = reconciler_for(prepared.kind, backend, args.concurrency)
         except LoyaltyError as exc:
             console.print(f"[red]import:[/red] the platform: {exc.message}", highlight=False)
             return EXIT_STOPPED
@@ -293,7 +295,7 @@ async def _import(
                     notes.append("earlier runs of this import were forgotten (--restart)")
             with ImportProgress(prepared.size, console=console) as progress:
                 importer = Importer(
-                    plan, None if args.dry_run else sender, checkpoints, progress=progress
+                    plan, sender, checkpoints, progress=progress, reconciler=reconciler
                 )
                 try:
                     summary = await importer.run(prepared.report_path)
@@ -361,7 +363,7 @@ async def _sender_for(
             )
         return BackendTransactions(backend), campaigns, requested[0] if requested else ""
     campaign_ids = requested or list(settings.campaign_ids)
-    if args.dry_run and not requested:
+    if args.dry_run and not requested and backend.platform != "altcraft":
         return None, None, ""
     known = [campaign.id for campaign in await backend.campaigns()]
     unknown = [campaign_id for campaign_id in campaign_ids if campaign_id not in known]
@@ -376,7 +378,7 @@ async def _sender_for(
             )
         if args.generate_cards:
             notes.append(
-                "--generate-cards has no effect on Altcraft: it registers existing profiles"
+                "--generate-cards has no effect on Altcraft: rows without a card number get none"
             )
     else:
         campaign_ids = campaign_ids or known
@@ -387,6 +389,24 @@ async def _sender_for(
         generate_cards=args.generate_cards,
     )
     return sender, None, ""
+
+
+def reconciler_for(kind: ImportKind, backend: LoyaltyBackend, concurrency: int) -> Reconciler:
+    """How rows in doubt are looked up on this platform before anything is sent again."""
+    from bot.importing.mapping import ImportKind
+    from bot.importing.reconcile import (
+        EidLedger,
+        HistoryLedger,
+        MemberLookup,
+        TransactionCount,
+        TransactionEids,
+    )
+
+    if kind is ImportKind.MEMBERS:
+        return MemberLookup(backend, concurrency=concurrency)
+    if backend.platform == "altcraft":
+        return TransactionEids(cast("EidLedger", backend), concurrency=concurrency)
+    return TransactionCount(cast("HistoryLedger", backend), concurrency=concurrency)
 
 
 def parse_import_args(argv: Sequence[str]) -> argparse.Namespace:

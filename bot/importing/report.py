@@ -76,6 +76,8 @@ class ImportSummary:
     stopped: str = ""
     """Why the import stopped before the end of the file (empty: it reached the end)."""
     notes: list[str] = field(default_factory=list)
+    previews: Counter[str] = field(default_factory=Counter)
+    """Dry run: what the platform would do with the valid rows, by what (``a new profile``)."""
 
     @property
     def rows(self) -> int:
@@ -99,6 +101,8 @@ class ImportSummary:
             f"{self.kind} from {self.source} {verb} into {self.platform}: {self.rows} rows",
             *(f"  {line}" for line in self.count_lines()),
         ]
+        for what, count in sorted(self.previews.items()):
+            lines.append(f"  of the valid rows, {count}: {what}")
         if self.unknown_columns:
             names = ", ".join(repr(name) for name in self.unknown_columns)
             lines.append(f"unknown columns (not imported): {names}")

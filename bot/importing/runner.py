@@ -19,14 +19,17 @@ import asyncio
 import hashlib
 import json
 import time
+import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from bot.importing.chunking import Chunk, ChunkLimits, Entry, make_chunks
 from bot.importing.csv_source import CsvSource, Record, SourceFormat, SourceIdentity
 from bot.importing.mapping import ColumnMapping, ImportKind
+from bot.importing.reconcile import Decision, Reconciler
 from bot.importing.report import (
     VALID,
     ImportProgress,
@@ -161,6 +164,7 @@ class Importer:
         *,
         progress: ImportProgress | None = None,
         on_settled: Callable[[ChunkOutcome], None] | None = None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         if not plan.dry_run and (sender is None or checkpoints is None):
             raise ValueError("an import that sends needs a sender and checkpoints")
@@ -169,6 +173,10 @@ class Importer:
         self._checkpoints = checkpoints
         self._progress = progress
         self._on_settled = on_settled
+        self._reconciler = reconciler
+        self._ordered = plan.kind is ImportKind.TRANSACTIONS
+        """Transactions: one member's rows reach the platform in file order (see ``_lanes``)."""
+        self._lane_count = max(1, plan.concurrency) if self._ordered else 1
         self._semaphore = asyncio.Semaphore(max(1, plan.concurrency))
         self._halt = ""
         self._record: ImportRecord | None = None
@@ -184,20 +192,38 @@ class Importer:
 
     @property
     def limits(self) -> ChunkLimits:
+        """Limits of one request."""
         base = self._sender.limits if self._sender is not None else ChunkLimits(500)
         return base.sized(self._plan.chunk_size)
+
+    @property
+    def chunk_limits(self) -> ChunkLimits:
+        """Limits of one checkpointed chunk: a request's, or for transactions one request per
+        lane (the chunk's rows are split by member over the lanes)."""
+        limits = self.limits
+        if self._lane_count == 1:
+            return limits
+        return ChunkLimits(limits.rows * self._lane_count, None, None)
 
     async def run(self, report_path: Path) -> ImportSummary:
         started = time.monotonic()
         plan = self._plan
         with CsvSource(plan.path, plan.source_format) as source:
             settled, leftover = await self._open_checkpoint(source)
+            if leftover and self._reconciler is not None:
+                await self._prepare_reconciler(settled, leftover)
             entries = self._entries(source, _Ranges(settled), _Ranges(leftover))
             row_size = self._sender.row_size if self._sender is not None else None
+            if self._lane_count > 1:
+                row_size = None
             boundaries = {
                 edge for item in leftover for edge in (item.first_record, item.end_record)
             }
-            chunks = make_chunks(entries, self.limits, row_size, boundaries)
+            # A range in doubt stays one chunk: split, its tail would lose its "sending" mark.
+            whole = _Ranges(leftover)
+            chunks = make_chunks(
+                entries, self.chunk_limits, row_size, boundaries, unsplit=whole.__contains__
+            )
             with ReportWriter(report_path) as writer:
                 try:
                     await self._pump(chunks, source, _Ranges(leftover), writer)
@@ -242,43 +268,73 @@ class Importer:
                 f"continued an import started with other options ({record.options}); rows "
                 "settled by that run keep their outcome"
             )
-        if plan.resend_in_doubt:
-            reopened = await self._checkpoints.reopen_doubtful(record.id)
-            if reopened:
-                self.summary.notes.append(f"{reopened} rows in doubt were sent again")
         ranges = await self._checkpoints.ranges(record.id)
-        settled = [item for item in ranges if item.state != "sending"]
-        leftover = [item for item in ranges if item.state == "sending"]
+        doubtful = ("sending", "doubt") if plan.resend_in_doubt else ("sending",)
+        settled = [item for item in ranges if item.state not in doubtful]
+        leftover = [item for item in ranges if item.state in doubtful]
+        if leftover and self._reconciler is not None:
+            rows = sum(item.end_record - item.first_record for item in leftover)
+            self.summary.notes.append(
+                f"{rows} rows in doubt (an earlier run was cut off while sending them) were "
+                "looked up on the platform; only those missing there were sent again"
+            )
         return settled, leftover
 
-    def _entries(
-        self, source: CsvSource, settled: _Ranges, leftover: _Ranges
-    ) -> Iterator[tuple[int, Entry]]:
+    async def _prepare_reconciler(
+        self, settled: Sequence[ChunkRange], leftover: Sequence[ChunkRange]
+    ) -> None:
+        """Give the reconciler the rows of this file reported imported by earlier runs."""
+        assert self._reconciler is not None and self._checkpoints is not None
+        assert self._record is not None
+        created: set[int] = set()
+        async for text in self._checkpoints.results(self._record.id):
+            created.update(
+                line.line
+                for line in decode_lines(text)
+                if line.outcome == ImportOutcome.CREATED.value
+            )
+        in_doubt = _Ranges(leftover)
+        landed: list[ImportRow] = []
+        with CsvSource(self._plan.path, self._plan.source_format) as source:
+            reader = self._reader(source)
+            for record in source.records():
+                if record.line in created and record.index not in in_doubt:
+                    row = reader.read(record.line, record.cells)
+                    if not isinstance(row, RowProblem):
+                        landed.append(row)
+        await self._reconciler.prepare(landed)
+
+    def _reader(self, source: CsvSource) -> MemberRows | TransactionRows:
         plan = self._plan
         positions = plan.mapping.positions(source.header)
-        reader: MemberRows | TransactionRows
         if plan.kind is ImportKind.MEMBERS:
-            reader = MemberRows(
+            return MemberRows(
                 positions,
                 width=len(source.header),
                 region=plan.region,
                 date_order=plan.date_order,
             )
-        else:
-            reader = TransactionRows(
-                positions,
-                width=len(source.header),
-                campaigns=plan.campaigns,
-                default_campaign=plan.default_campaign,
-                date_order=plan.date_order,
-            )
+        return TransactionRows(
+            positions,
+            width=len(source.header),
+            campaigns=plan.campaigns,
+            default_campaign=plan.default_campaign,
+            date_order=plan.date_order,
+        )
+
+    def _entries(
+        self, source: CsvSource, settled: _Ranges, leftover: _Ranges
+    ) -> Iterator[tuple[int, Entry]]:
+        reader = self._reader(source)
         record: Record
         for record in source.records():
             self._records_seen = record.index + 1
             if record.index in settled:
                 self.summary.resumed_records += 1
+                reader.remember(record.line, record.cells)
                 continue
-            if record.index in leftover:
+            if record.index in leftover and self._reconciler is None:
+                reader.remember(record.line, record.cells)
                 yield record.index, RowProblem(record.line, IN_DOUBT, ImportOutcome.FAILED)
                 continue
             yield record.index, reader.read(record.line, record.cells)
@@ -291,11 +347,16 @@ class Importer:
         writer: ReportWriter,
     ) -> None:
         window: deque[tuple[int, asyncio.Task[ChunkOutcome]]] = deque()
-        limit = 2 * max(1, self._plan.concurrency)
+        limit = 2 if self._ordered else 2 * max(1, self._plan.concurrency)
+        previous: asyncio.Task[ChunkOutcome] | None = None
         try:
             for chunk in chunks:
                 doubtful = chunk.first_record in in_doubt
-                task = asyncio.create_task(self._process(chunk, doubtful))
+                # Transactions: a chunk goes out once the one before it is answered, so a
+                # member's rows reach the platform in file order across chunks too.
+                after = previous if self._ordered else None
+                task = asyncio.create_task(self._process(chunk, doubtful, after))
+                previous = task
                 window.append((source.bytes_read, task))
                 while window and (len(window) >= limit or window[0][1].done()):
                     await self._confirm(*window.popleft(), writer)
@@ -330,16 +391,20 @@ class Importer:
         if self._on_settled is not None:
             self._on_settled(outcome)
 
-    async def _process(self, chunk: Chunk, in_doubt: bool) -> ChunkOutcome:
+    async def _process(
+        self, chunk: Chunk, in_doubt: bool, after: asyncio.Task[ChunkOutcome] | None = None
+    ) -> ChunkOutcome:
         lines = [_line(problem) for problem in chunk.problems]
         rows = chunk.rows
         if self._plan.dry_run:
-            lines.extend(ReportLine(row.line, VALID, _code(row), "") for row in rows)
+            lines.extend(await self._preview(rows))
             lines.sort(key=lambda line: line.line)
             return ChunkOutcome(chunk, lines)
         checkpoints, record = self._checkpoints, self._record
         assert checkpoints is not None and record is not None and self._sender is not None
-        if in_doubt or not rows:
+        if after is not None:
+            await asyncio.wait([after])
+        if (in_doubt and self._reconciler is None) or not rows:
             await checkpoints.settle_chunk(
                 record.id,
                 chunk.first_record,
@@ -348,37 +413,138 @@ class Importer:
                 state="doubt" if in_doubt else "done",
             )
             return ChunkOutcome(chunk, lines)
-        async with self._semaphore:
-            if self._halt:
-                return ChunkOutcome(chunk, [], confirmed=False, failure=self._halt)
-            await checkpoints.begin_chunk(record.id, chunk.first_record, chunk.end_record)
-            self.summary.sent_requests += 1
+        if self._halt:
+            return ChunkOutcome(chunk, [], confirmed=False, failure=self._halt)
+        state: Literal["done", "doubt"] = "done"
+        to_send = list(rows)
+        if in_doubt:
+            assert self._reconciler is not None
             try:
-                results = await self._sender.send(rows)
-            except Unavailable as exc:
-                await checkpoints.abandon_chunk(record.id, chunk.first_record)
-                self._halt = self._halt or f"the platform is unavailable: {exc.message}"
+                async with self._semaphore:
+                    decisions = await self._reconciler.decide(rows)
+            except (Unavailable, AuthFailed) as exc:
+                self._halt = self._halt or _halt_reason(exc)
+                return ChunkOutcome(chunk, [], confirmed=False, failure=self._halt)
+            to_send = []
+            for row, decision in zip(rows, decisions, strict=True):
+                if decision.verdict == "missing":
+                    to_send.append(row)
+                    continue
+                lines.append(_decided_line(row, decision))
+                if decision.verdict == "undecided":
+                    state = "doubt"
+        if to_send:
+
+            async def begin() -> None:
+                await checkpoints.begin_chunk(record.id, chunk.first_record, chunk.end_record)
+
+            sent = await self._send(to_send, begin)
+            if sent.failure is not None:
+                if not sent.may_have_landed and not in_doubt:
+                    await checkpoints.abandon_chunk(record.id, chunk.first_record)
+                # Otherwise the chunk stays "sending": the next run looks its rows up.
+                self._halt = self._halt or sent.failure
                 return ChunkOutcome(chunk, [], confirmed=False, failure=self._halt, sent=True)
-            except AuthFailed as exc:
-                await checkpoints.abandon_chunk(record.id, chunk.first_record)
-                self._halt = self._halt or f"the platform refused the credentials: {exc.message}"
-                return ChunkOutcome(chunk, [], confirmed=False, failure=self._halt, sent=True)
-            except ProtocolError as exc:
-                results = _all_failed(
-                    rows,
-                    f"the platform's answer could not be read ({exc.message}); these rows may "
-                    "have been imported",
-                )
-            except LoyaltyError as exc:
-                results = _all_failed(rows, f"the platform refused the request: {exc.message}")
-            except ValueError as exc:
-                results = _all_failed(rows, f"not sent: {exc}", ImportOutcome.INVALID)
-        lines.extend(_matched(rows, results))
+            lines.extend(_matched(to_send, sent.results))
         lines.sort(key=lambda line: line.line)
         await checkpoints.settle_chunk(
-            record.id, chunk.first_record, chunk.end_record, encode_lines(lines)
+            record.id, chunk.first_record, chunk.end_record, encode_lines(lines), state=state
         )
-        return ChunkOutcome(chunk, lines, sent=True)
+        return ChunkOutcome(chunk, lines, sent=bool(to_send))
+
+    async def _preview(self, rows: Sequence[ImportRow]) -> list[ReportLine]:
+        """Dry run: each good row is valid; a sender that can look rows up says more."""
+        preview = getattr(self._sender, "preview", None)
+        notes: list[str] = [""] * len(rows)
+        if preview is not None and rows:
+            async with self._semaphore:
+                notes = await preview(rows)
+            for note in notes:
+                if note:
+                    self.summary.previews[note] += 1
+        return [
+            ReportLine(row.line, VALID, _code(row), note)
+            for row, note in zip(rows, notes, strict=True)
+        ]
+
+    def _lanes(self, rows: Sequence[ImportRow]) -> list[list[list[ImportRow]]]:
+        """Rows split by member into up to ``concurrency`` lanes (each in file order) and each
+        lane into requests; one member's rows all travel in one lane."""
+        lanes: list[list[ImportRow]] = [[] for _ in range(self._lane_count)]
+        for row in rows:
+            member = _code(row).strip().casefold()
+            lanes[zlib.crc32(member.encode()) % self._lane_count].append(row)
+        size = self.limits.rows
+        return [
+            [lane[start : start + size] for start in range(0, len(lane), size)]
+            for lane in lanes
+            if lane
+        ]
+
+    async def _send(
+        self, rows: Sequence[ImportRow], begin: Callable[[], Awaitable[None]]
+    ) -> _Sent:
+        """Send rows (lanes in parallel, each lane's requests in order); one result per row.
+        ``begin`` runs once, just before the first request goes out."""
+        assert self._sender is not None
+        sender = self._sender
+        lanes = self._lanes(rows) if self._lane_count > 1 else [[list(rows)]]
+        requests = sum(len(lane) for lane in lanes)
+        failures: list[str] = []
+        attempted = 0
+        begun = asyncio.Lock()
+        started = False
+
+        async def start() -> None:
+            nonlocal started
+            async with begun:
+                if not started:
+                    await begin()
+                    started = True
+
+        async def lane_results(lane: list[list[ImportRow]]) -> list[ImportResult]:
+            nonlocal attempted
+            results: list[ImportResult] = []
+            for piece in lane:
+                if failures:
+                    break
+                async with self._semaphore:
+                    if failures or self._halt:
+                        break
+                    await start()
+                    attempted += 1
+                    self.summary.sent_requests += 1
+                    try:
+                        results.extend(await sender.send(piece))
+                    except (Unavailable, AuthFailed) as exc:
+                        failures.append(_halt_reason(exc))
+                    except ProtocolError as exc:
+                        results.extend(
+                            _all_failed(
+                                piece,
+                                f"the platform's answer could not be read ({exc.message}); "
+                                "these rows may have been imported",
+                            )
+                        )
+                    except LoyaltyError as exc:
+                        results.extend(
+                            _all_failed(piece, f"the platform refused the request: {exc.message}")
+                        )
+                    except ValueError as exc:
+                        results.extend(
+                            _all_failed(piece, f"not sent: {exc}", ImportOutcome.INVALID)
+                        )
+            return results
+
+        gathered = await asyncio.gather(*(lane_results(lane) for lane in lanes))
+        if failures:
+            single = requests == 1 and attempted == 1
+            landed = not single or sender_is_multi(sender)
+            return _Sent([], failures[0], may_have_landed=landed)
+        if attempted < requests:
+            # Stopped between two requests of this chunk: what went out may have landed.
+            return _Sent([], self._halt, may_have_landed=attempted > 0)
+        return _Sent([result for results in gathered for result in results])
 
     async def _close(self, writer: ReportWriter, started: float) -> None:
         if not self._plan.dry_run and self._checkpoints is not None and self._record:
@@ -415,3 +581,32 @@ def _matched(rows: Sequence[ImportRow], results: Sequence[ImportResult]) -> list
         else:
             lines.append(_result_line(result))
     return lines
+
+
+@dataclass(frozen=True)
+class _Sent:
+    results: list[ImportResult]
+    failure: str | None = None
+    may_have_landed: bool = False
+    """A failed send of which some request may have reached the platform: its chunk stays in
+    doubt (looked up by the next run) instead of being sent again as new."""
+
+
+def sender_is_multi(sender: ChunkSender) -> bool:
+    """Whether one ``send`` may make several requests, so a failure may follow a success."""
+    return bool(getattr(sender, "several_requests", False))
+
+
+def _halt_reason(exc: LoyaltyError) -> str:
+    if isinstance(exc, AuthFailed):
+        return f"the platform refused the credentials: {exc.message}"
+    return f"the platform is unavailable: {exc.message}"
+
+
+def _decided_line(row: ImportRow, decision: Decision) -> ReportLine:
+    outcome = ImportOutcome.FAILED
+    if decision.verdict == "present":
+        outcome = (
+            ImportOutcome.SKIPPED if isinstance(row, MemberImportRow) else ImportOutcome.CREATED
+        )
+    return ReportLine(row.line, outcome.value, _code(row), decision.message)

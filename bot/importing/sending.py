@@ -70,6 +70,17 @@ class BackendMembers:
         self.row_size: Callable[[ImportRow], int] | None = (
             altcraft_member_size if altcraft else None
         )
+        self.several_requests = altcraft
+        """Altcraft: profiles are created before the registration batch, so a failure may
+        follow requests that changed the platform."""
+
+    async def preview(self, rows: Sequence[ImportRow]) -> list[str]:
+        """Dry run: what the platform would do beyond what the file shows, per row."""
+        preview = getattr(self._backend, "preview_members", None)
+        if preview is None:
+            return [""] * len(rows)
+        notes: list[str] = await preview(_members(rows))
+        return notes
 
     async def send(self, rows: Sequence[ImportRow]) -> list[ImportResult]:
         return await self._backend.import_members(
@@ -90,6 +101,8 @@ class BackendTransactions:
             ChunkLimits(DEFAULT_ROWS) if backend.platform == "altcraft" else CLIENTTOOLBOX_LIMITS
         )
         self.row_size: Callable[[ImportRow], int] | None = None
+        self.several_requests = True
+        """Client Toolbox sends one request per campaign kind; Altcraft one per row."""
 
     async def send(self, rows: Sequence[ImportRow]) -> list[ImportResult]:
         return await self._backend.import_transactions(_transactions(rows))

@@ -242,8 +242,36 @@ class MemberRows:
         self._region = region
         self._date_order = date_order
         self._today = today or dt.date.today()
+        self._seen: dict[tuple[str, str], int] = {}
+        """(field, value) → line of the first good row giving it, for codes and card numbers."""
+
+    def remember(self, line: int, cells: Sequence[str]) -> None:
+        """A row settled by an earlier run: read it so a later duplicate names its line."""
+        self.read(line, cells)
 
     def read(self, line: int, cells: Sequence[str]) -> MemberImportRow | RowProblem:
+        row = self._read(line, cells)
+        if isinstance(row, RowProblem):
+            return row
+        keys = [
+            (name, value)
+            for name, value in (("code", row.code), ("card_number", row.card_number))
+            if value
+        ]
+        for name, value in keys:
+            first = self._seen.get((name, value.casefold()))
+            if first is not None and first != line:
+                return RowProblem(
+                    line,
+                    f"{name}: {value} is already on line {first} of this file (a member's "
+                    f"{name.replace('_', ' ')} must be unique); this row is not sent",
+                    member_code=row.code,
+                )
+        for name, value in keys:
+            self._seen[(name, value.casefold())] = line
+        return row
+
+    def _read(self, line: int, cells: Sequence[str]) -> MemberImportRow | RowProblem:
         problems: list[str] = []
         values: dict[str, object] = {}
 
@@ -321,6 +349,9 @@ class TransactionRows:
         self._default_campaign = default_campaign
         self._date_order = date_order
         self._today = today or dt.date.today()
+
+    def remember(self, line: int, cells: Sequence[str]) -> None:
+        """A row settled by an earlier run (nothing to keep about it)."""
 
     def read(self, line: int, cells: Sequence[str]) -> TransactionImportRow | RowProblem:
         try:

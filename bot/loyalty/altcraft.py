@@ -100,6 +100,8 @@ _PROFILE_ID = re.compile(r"[0-9a-f]{24}")
 _HISTORY_PAGE = 100
 _HISTORY_MAX_PAGES = 100
 _CARD_ATTEMPTS = 5
+_PROFILE_CONCURRENCY = 8
+"""Profile look-ups and creations of a member import in flight at once."""
 
 T = TypeVar("T")
 
@@ -758,34 +760,135 @@ class AltcraftClient(PooledPlatformClient):
         on_duplicate: DuplicatePolicy = DuplicatePolicy.IGNORE,
         generate_cards: int | None = None,
     ) -> list[ImportResult]:
-        """Register existing profiles in batches: ``404`` → not found, ``409`` → a member.
+        """Each row's profile, found by any of its identifiers or created (``profiles/add``,
+        with the card number in ``ALTCRAFT__CARD_FIELD``), then registered in batches of up to
+        10,000 (``register_member_batch`` by profile id: ``409`` → already a member).
 
-        Registration never changes a profile, so ``on_duplicate`` and ``generate_cards`` do not
-        apply: an existing member is always left as it is.
+        A found profile gets the row's card number and code only where it has none: an existing
+        profile's fields are never overwritten, so ``on_duplicate`` does not apply, and
+        ``generate_cards`` neither (rows without a card number get none). Before anything is
+        created the row's profile is looked up, so sending a row again never makes a second
+        profile. ``Unavailable``, ``AuthFailed`` and ``ProtocolError`` go through (after every
+        row in progress is done), the rest is reported per row.
         """
         for campaign_id in campaign_ids:
             self._check_campaign(campaign_id)
         results: list[ImportResult | None] = [None] * len(rows)
-        groups: dict[str, list[tuple[int, BatchMember]]] = {}
-        for index, row in enumerate(rows):
-            ref = self._row_ref(row)
-            if ref is None:
-                results[index] = ImportResult(
-                    line=row.line,
-                    outcome=ImportOutcome.INVALID,
-                    message="no member code, card number, phone or email to find the profile by",
+        prepared: list[tuple[int, str, str]] = []
+        semaphore = asyncio.Semaphore(_PROFILE_CONCURRENCY)
+
+        async def prepare(index: int, row: MemberImportRow) -> None:
+            async with semaphore:
+                try:
+                    profile_id, note = await self._import_profile(row)
+                except (AuthFailed, ProtocolError, Unavailable):
+                    raise
+                except NotFound as exc:
+                    results[index] = _member_result(row, ImportOutcome.NOT_FOUND, exc.message)
+                    return
+                except AlreadyExists as exc:
+                    results[index] = _member_result(row, ImportOutcome.ALREADY_MEMBER, exc.message)
+                    return
+                except Rejected as exc:
+                    results[index] = _member_result(row, ImportOutcome.FAILED, exc.message)
+                    return
+            prepared.append((index, profile_id, note))
+
+        outcomes = await asyncio.gather(
+            *(prepare(index, row) for index, row in enumerate(rows)), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        prepared.sort()
+        entries = [
+            (index, BatchMember(ProfileRef.profile_id(profile_id)))
+            for index, profile_id, _ in prepared
+        ]
+        notes = {index: note for index, _, note in prepared}
+        for chunk in self._fitting_chunks(entries):
+            answers = await self.register_member_batch([member for _, member in chunk])
+            for (index, _), answer in zip(chunk, answers, strict=True):
+                results[index] = await self._member_import_result(
+                    rows[index], answer, notes[index]
                 )
-                continue
-            groups.setdefault(ref.matching, []).append((index, BatchMember(ref)))
-        for entries in groups.values():
-            for chunk in self._fitting_chunks(entries):
-                answers = await self.register_member_batch([member for _, member in chunk])
-                for (index, _), answer in zip(chunk, answers, strict=True):
-                    results[index] = await self._member_import_result(rows[index], answer)
-        return [result for result in results if result is not None]
+        return [
+            result
+            if result is not None
+            else _member_result(rows[index], ImportOutcome.FAILED, "no result for this row")
+            for index, result in enumerate(results)
+        ]
+
+    def _profile_refs(self, row: MemberImportRow) -> list[ProfileRef]:
+        """Every way to find the row's profile, the configured matching first."""
+        refs: list[ProfileRef] = []
+        preferred = self._row_ref(row)
+        candidates = [
+            preferred,
+            ProfileRef.custom(CODE_FIELD, row.code) if row.code else None,
+            ProfileRef.custom(self._settings.card_field, row.card_number)
+            if row.card_number
+            else None,
+            ProfileRef.phone(row.phone) if row.phone else None,
+            ProfileRef.email(row.email) if row.email else None,
+        ]
+        for ref in candidates:
+            if ref is not None and ref not in refs:
+                refs.append(ref)
+        return refs
+
+    async def _find_profile(self, row: MemberImportRow) -> Profile | None:
+        for ref in self._profile_refs(row):
+            profile = await self._profile_or_none(ref)
+            if profile is not None:
+                return profile
+        return None
+
+    async def _import_profile(self, row: MemberImportRow) -> tuple[str, str]:
+        """The row's profile id, created if no profile matches, and a note for the report."""
+        card_field = self._settings.card_field
+        profile = await self._find_profile(row)
+        if profile is None:
+            data = _profile_data(
+                first_name=row.first_name or None,
+                last_name=row.last_name or None,
+                phone=row.phone or None,
+                email=row.email or None,
+                birthday=row.birthday,
+            )
+            if row.code:
+                data[CODE_FIELD] = row.code
+            if row.card_number:
+                data[card_field] = row.card_number
+            return await self.add_profile(data), "a new profile"
+        changes: dict[str, Any] = {}
+        note = ""
+        if row.card_number:
+            held = profile.text(card_field)
+            if not held:
+                changes[card_field] = row.card_number
+            elif held != row.card_number:
+                note = f"the profile keeps its card {held} (the file says {row.card_number})"
+        if row.code and not profile.text(CODE_FIELD):
+            changes[CODE_FIELD] = row.code
+        if changes:
+            await self.update_profile_data(ProfileRef.profile_id(profile.id), changes)
+        return profile.id, note
+
+    async def preview_members(self, rows: Sequence[MemberImportRow]) -> list[str]:
+        """Dry run: per row, what importing it would do that the file does not show
+        (``a new profile would be created``), without changing anything."""
+        semaphore = asyncio.Semaphore(_PROFILE_CONCURRENCY)
+
+        async def one(row: MemberImportRow) -> str:
+            async with semaphore:
+                found = await self._find_profile(row)
+            return "a new profile would be created" if found is None else ""
+
+        return list(await asyncio.gather(*(one(row) for row in rows)))
 
     async def _member_import_result(
-        self, row: MemberImportRow, answer: BatchRowResult
+        self, row: MemberImportRow, answer: BatchRowResult, note: str = ""
     ) -> ImportResult:
         outcomes = {
             0: ImportOutcome.CREATED,
@@ -794,7 +897,7 @@ class AltcraftClient(PooledPlatformClient):
             400: ImportOutcome.INVALID,
         }
         outcome = outcomes.get(answer.error, ImportOutcome.FAILED)
-        message = answer.error_text
+        message = answer.error_text if answer.error else note
         if outcome is ImportOutcome.CREATED and row.signup_bonus and answer.profile_id:
             try:
                 await self._signup_bonus(answer.profile_id, row.signup_bonus)
@@ -831,26 +934,40 @@ class AltcraftClient(PooledPlatformClient):
                 results.append(_row_result(row, ImportOutcome.FAILED, exc.message))
         return results
 
+    def import_eid(self, row: TransactionImportRow) -> str:
+        """The external id an imported row carries: the same row of the same file, the same id."""
+        fingerprint = "|".join(
+            str(part)
+            for part in (row.line, row.member, row.redeemed, row.amount, row.date, row.description)
+        )
+        return "import-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+
+    def _member_refs(self, member: str) -> list[ProfileRef]:
+        return [*self._code_refs(member), ProfileRef.custom(self._settings.card_field, member)]
+
+    async def transaction_eids(self, member: str) -> set[str] | None:
+        """External ids of the transactions of ``member`` (code or card number), for reconciling
+        an import cut off mid-request; ``None`` when no member matches."""
+        try:
+            transactions = await self._with_member(
+                self._member_refs(member), self._all_transactions
+            )
+        except NotFound:
+            return None
+        return {row.transaction_eid for row in transactions if row.transaction_eid}
+
     async def _import_transaction(self, row: TransactionImportRow) -> ImportResult:
         if row.campaign_id != self.campaign_id:
             return _row_result(row, ImportOutcome.INVALID, f"unknown campaign {row.campaign_id!r}")
         points = row.amount
         if points is None or points <= 0:
             return _row_result(row, ImportOutcome.INVALID, "a points row needs a positive amount")
-        fingerprint = "|".join(
-            str(part)
-            for part in (row.line, row.member, row.redeemed, points, row.date, row.description)
-        )
-        eid = "import-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:32]
+        eid = self.import_eid(row)
         created_at = (
             dt.datetime.combine(row.date, dt.time(12), tzinfo=dt.UTC) if row.date else None
         )
-        refs = [
-            *self._code_refs(row.member),
-            ProfileRef.custom(self._settings.card_field, row.member),
-        ]
         result = await self._move_points(
-            refs,
+            self._member_refs(row.member),
             points,
             redeem=row.redeemed,
             transaction_eid=eid,
@@ -858,6 +975,10 @@ class AltcraftClient(PooledPlatformClient):
             created_at=created_at,
         )
         return _row_result(row, ImportOutcome.CREATED, result.transaction_id)
+
+
+def _member_result(row: MemberImportRow, outcome: ImportOutcome, message: str) -> ImportResult:
+    return ImportResult(line=row.line, outcome=outcome, member_code=row.code, message=message)
 
 
 def _row_result(row: TransactionImportRow, outcome: ImportOutcome, message: str) -> ImportResult:

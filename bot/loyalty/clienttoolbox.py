@@ -115,6 +115,9 @@ _MEMBER_OUTCOMES = {
     "skipped": ImportOutcome.SKIPPED,
 }
 
+_WHOLE_HISTORY = 1_000_000
+"""``transactions_number`` asking for a customer's whole history in a campaign."""
+
 
 def _number(value: Decimal | int) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
@@ -941,6 +944,19 @@ class ClientToolboxClient(PooledPlatformClient):
             authorization=redemption.description,
         )
         return receipt.to_receipt(kind)
+
+    async def campaign_history(self, member: str, campaign_id: str) -> list[Transaction] | None:
+        """Every transaction of ``member`` (code or card number) in one campaign, for reconciling
+        an import cut off mid-request; ``None`` when no customer has that code or card."""
+        for field in ("code", "card_number"):
+            statement = await self.customer_balance(
+                campaign_id,
+                **{field: member},
+                transactions_number=_WHOLE_HISTORY,
+            )
+            if statement is not None:
+                return statement.to_transactions()
+        return None
 
     async def import_members(
         self,

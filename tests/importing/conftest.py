@@ -12,6 +12,7 @@ from pydantic import AnyHttpUrl, SecretStr
 from bot.config import AltcraftSettings, ClientToolboxSettings, HttpSettings
 from bot.importing.csv_source import CsvSource, sniff
 from bot.importing.mapping import ImportKind, guess_mapping
+from bot.importing.reconcile import Reconciler
 from bot.importing.report import ImportSummary
 from bot.importing.runner import ChunkOutcome, Importer, ImportPlan
 from bot.importing.sending import ChunkSender
@@ -123,6 +124,7 @@ class ImportRun:
         resend_in_doubt: bool = False,
         on_settled: Callable[[ChunkOutcome], None] | None = None,
         report: Path | None = None,
+        reconciler: Reconciler | None = None,
     ) -> ImportSummary:
         source_format = sniff(path)
         with CsvSource(path, source_format) as probe:
@@ -148,7 +150,11 @@ class ImportRun:
                 on_settled(outcome)
 
         importer = Importer(
-            plan, sender, None if dry_run else self.checkpoints, on_settled=settled
+            plan,
+            sender,
+            None if dry_run else self.checkpoints,
+            on_settled=settled,
+            reconciler=reconciler,
         )
         return await importer.run(report or self.tmp_path / f"{path.stem}.report.csv")
 

@@ -221,12 +221,20 @@ async def test_members_into_altcraft_through_the_command(
     (program,) = await altcraft_client.campaigns()
 
     wrong, log = await command(settings, "members", str(path), "--campaigns", "nope")
+    dry, _ = await command(settings, "members", str(path), "--dry-run")
+    dry_summary = report_summary(tmp_path / "members.report.csv")
+    dry_report = read_report(tmp_path / "members.report.csv")
     code, _ = await command(settings, "members", str(path), "--campaigns", program.id)
 
     assert wrong == EXIT_USAGE and "no campaign nope" in log
+    assert dry == EXIT_OK
+    assert "  of the valid rows, 1: a new profile would be created" in dry_summary
+    assert [row["message"] for row in dry_report] == ["", "", "a new profile would be created"]
     assert code == EXIT_OK
     outcomes = [row["outcome"] for row in read_report(tmp_path / "members.report.csv")]
-    assert outcomes == ["created", "already a member", "not found"]
+    assert outcomes == ["created", "already a member", "created"]
+    ghost = await altcraft_client.find_member_by_email("ghost@example.com")
+    assert ghost is not None
 
 
 @pytest.mark.parametrize(

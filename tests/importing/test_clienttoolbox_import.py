@@ -69,7 +69,7 @@ EXPECTED = {
     15: ("created", "G2", ""),
     16: ("already a member", "B10", "card_number 11112222 is already used"),
     17: ("failed", "B11", ""),
-    18: ("skipped", "G1", ""),
+    18: ("invalid", "G1", "code: G1 is already on line 2 of this file"),
 }
 
 
@@ -91,15 +91,14 @@ async def test_a_file_with_every_kind_of_bad_row(
     assert "whole number" in report[17]["message"]
     assert dict(summary.counts) == {
         "created": 2,
-        "invalid": 10,
+        "invalid": 11,
         "already a member": 1,
         "failed": 1,
-        "skipped": 1,
     }
     assert summary.unknown_columns == ("Notes",)
     lines = report_summary(tmp_path / "members.report.csv")
     assert "unknown columns (not imported): 'Notes'" in lines
-    assert "  invalid: 10" in lines
+    assert "  invalid: 11" in lines
 
     ann = await ct_client.get_member("G1")
     assert ann is not None
