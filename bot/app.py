@@ -122,6 +122,7 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
 async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, Dispatcher]:
     """Open the bot's database and build the Bot and the Dispatcher; ``stack`` closes them."""
     from bot.storage.database import open_database
+    from bot.storage.ownership import SessionsTaken, claim_sessions
     from bot.telegram.dispatcher import build_bot, build_dispatcher
     from bot.telegram.sessions import (
         SessionStoreUnreachable,
@@ -133,6 +134,12 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     if db is None:
         db = await open_database(running.settings.database)
         stack.push_async_callback(db.close)
+    if running.settings.redis_url is None:
+        try:
+            claim = claim_sessions(db.path)
+        except SessionsTaken as exc:
+            raise StartupError(str(exc)) from None
+        stack.callback(claim.release)
     storage, isolation = session_store(running.settings, db)
     try:
         await check_session_store(storage)

@@ -61,6 +61,10 @@ class Transaction:
         async with self._connection.execute(sql, params) as cursor:
             return cursor.rowcount
 
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement once per row of parameters, in one step."""
+        await self._connection.executemany(sql, rows)
+
 
 class Database:
     """The shared connection. Use ``open_database`` to get one, ``close`` to end it."""

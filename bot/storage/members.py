@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from bot.storage.database import Database
+from bot.storage.fsm import forget_sessions
 from bot.storage.links import erase_link_data
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
@@ -197,4 +198,5 @@ class MemberLinks:
                 "DELETE FROM fsm_records WHERE user_id = ? OR chat_id = ?",
                 (telegram_user_id, telegram_user_id),
             )
+        forget_sessions(self._database, telegram_user_id)
         return erased

@@ -243,10 +243,9 @@ async def test_sqlite_concurrent_update_data_loses_nothing(tmp_path: Path) -> No
         await storage.close()
 
 
-async def test_sqlite_two_processes_on_one_file_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "fsm.db"
-    first = SQLiteStorage(await open_database(path), owns_database=True)
-    second = SQLiteStorage(await open_database(path), owns_database=True)
+async def test_sqlite_storages_on_one_database_share_their_sessions(tmp_path: Path) -> None:
+    database = await open_database(tmp_path / "fsm.db")
+    first, second = SQLiteStorage(database), SQLiteStorage(database)
     try:
         await asyncio.gather(
             *(
@@ -258,8 +257,42 @@ async def test_sqlite_two_processes_on_one_file_lose_nothing(tmp_path: Path) -> 
         assert await first.get_data(KEY) == expected
         assert await second.get_data(KEY) == expected
     finally:
-        await first.close()
-        await second.close()
+        await database.close()
+    reopened = SQLiteStorage(await open_database(tmp_path / "fsm.db"), owns_database=True)
+    try:
+        assert await reopened.get_data(KEY) == expected
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_writes_of_many_users_share_commits(tmp_path: Path) -> None:
+    database = await open_database(tmp_path / "fsm.db")
+    storage = SQLiteStorage(database)
+    commits = 0
+    real_transaction = database.transaction
+
+    def counted() -> Any:
+        nonlocal commits
+        commits += 1
+        return real_transaction()
+
+    database.transaction = counted  # type: ignore[method-assign]
+    try:
+        keys = [StorageKey(bot_id=42, chat_id=n, user_id=n) for n in range(1, 101)]
+        await asyncio.gather(*(storage.set_state(key, Enrollment.phone) for key in keys))
+        assert commits < 10, f"100 users' writes took {commits} commits"
+        # Clearing what is not there writes nothing.
+        before = commits
+        await FSMContext(storage=storage, key=StorageKey(bot_id=42, chat_id=999, user_id=999)).clear()
+        assert commits == before
+    finally:
+        database.transaction = real_transaction  # type: ignore[method-assign]
+        await database.close()
+    reopened = SQLiteStorage(await open_database(tmp_path / "fsm.db"), owns_database=True)
+    try:
+        assert [await reopened.get_state(key) for key in keys] == ["Enrollment:phone"] * 100
+    finally:
+        await reopened.close()
 
 
 async def test_sqlite_storage_leaves_a_shared_database_open(tmp_path: Path) -> None:
