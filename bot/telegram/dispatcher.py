@@ -14,7 +14,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
@@ -44,6 +43,7 @@ from bot.storage.links import LinkRepository
 from bot.storage.members import MemberLinks
 from bot.storage.timestamps import Clock, utc_now
 from bot.storage.verification import EmailCodes
+from bot.telegram.api_session import BotApiSession
 from bot.telegram.flood import FloodControl
 from bot.telegram.i18n import LOCALES_DIR, N_, LanguageMiddleware, _, create_i18n
 from bot.telegram.middlewares import MemberLinkMiddleware, MembersOnly, PlatformErrors, answer
@@ -87,7 +87,7 @@ def build_bot(
             str(settings.telegram_api_url).rstrip("/") if settings.telegram_api_url else None
         )
         session = (
-            AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else AiohttpSession()
+            BotApiSession(api=TelegramAPIServer.from_base(base)) if base else BotApiSession()
         )
     session.middleware(FloodControl())
     if token is None:
