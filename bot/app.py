@@ -67,7 +67,17 @@ async def start_platform(
 ) -> tuple[Settings, LoyaltyBackend]:
     """The platform client (and, on defaults, the sandbox it talks to); ``stack`` closes both."""
     if settings.uses_embedded_platform:
-        settings = await stack.enter_async_context(embedded_platform(settings))
+        import sqlite3
+
+        from bot.storage.opening import describe_unusable
+
+        try:
+            settings = await stack.enter_async_context(embedded_platform(settings))
+        except (sqlite3.Error, OSError) as exc:
+            # The sandbox keeps its data next to DATABASE; an OSError with no file is the port.
+            if isinstance(exc, OSError) and exc.filename is None:
+                raise
+            raise StartupError(describe_unusable(settings.database, exc)) from None
     backend = create_backend(settings)
     stack.push_async_callback(backend.aclose)
     return settings, backend
@@ -89,9 +99,12 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
         else:
             web_app = web.Application()
         from bot.kiosk.app import build_kiosk, create_kiosk_app, mount_kiosk
-        from bot.storage.database import open_database
+        from bot.storage.opening import DatabaseUnusable, open_configured_database
 
-        database = await open_database(settings.database)
+        try:
+            database = await open_configured_database(settings.database)
+        except DatabaseUnusable as exc:
+            raise StartupError(str(exc)) from None
         stack.push_async_callback(database.close)
         kiosk = build_kiosk(settings, backend, database)
         mount_kiosk(web_app, create_kiosk_app(kiosk))
@@ -121,7 +134,7 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
 
 async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, Dispatcher]:
     """Open the bot's database and build the Bot and the Dispatcher; ``stack`` closes them."""
-    from bot.storage.database import open_database
+    from bot.storage.opening import DatabaseUnusable, open_configured_database
     from bot.storage.ownership import SessionsTaken, claim_sessions
     from bot.telegram.dispatcher import build_bot, build_dispatcher
     from bot.telegram.sessions import (
@@ -132,7 +145,10 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
 
     db = running.database
     if db is None:
-        db = await open_database(running.settings.database)
+        try:
+            db = await open_configured_database(running.settings.database)
+        except DatabaseUnusable as exc:
+            raise StartupError(str(exc)) from None
         stack.push_async_callback(db.close)
     if running.settings.redis_url is None:
         try:

@@ -117,6 +117,8 @@ class KioskSettings(BaseModel):
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 """What Telegram accepts as a webhook ``secret_token``."""
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+BOT_TOKEN_SHAPE = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
+"""A bot token as aiogram accepts it (the bot's id, a colon, the secret), with no space."""
 
 
 class WebhookSettings(BaseModel):
@@ -183,6 +185,16 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     """``redis://[:password@]host:port/db``: conversation state and per-user ordering in Redis,
     shared by several replicas. Empty means both stay in this process and its SQLite file."""
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not BOT_TOKEN_SHAPE.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "is not a bot token: @BotFather's tokens look like 123456789:AAH… "
+                "(digits, a colon, then letters, digits, _ and -)"
+            )
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -272,4 +284,7 @@ def describe_validation_error(exc: ValidationError) -> str:
         env_name = "__".join(str(part) for part in error["loc"]).upper() or "settings"
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"  - {location} (env {env_name}): {message}")
+    if len(lines) == 2:
+        # One bad setting: one line.
+        return f"{lines[0]} {lines[1].removeprefix('  - ')}"
     return "\n".join(lines)

@@ -129,6 +129,12 @@ class SmtpCodeSender:
     async def send(self, mail: CodeMail) -> None:
         try:
             await asyncio.to_thread(self._send_blocking, mail)
+        except smtplib.SMTPAuthenticationError as exc:
+            # Its reply text may quote the login line, i.e. the base64 of the password.
+            raise DeliveryFailed(
+                f"SMTP {self._host}:{self._port}: the login as {self._username!r} was refused "
+                f"(code {exc.smtp_code}); check SMTP__USERNAME and SMTP__PASSWORD"
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryFailed(f"SMTP {self._host}:{self._port}: {exc}") from exc
 
