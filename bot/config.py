@@ -8,6 +8,8 @@ missing setting by its name and the rule it broke, never by its value.
 from __future__ import annotations
 
 import re
+import zoneinfo
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -40,6 +42,15 @@ class HttpSettings(BaseModel):
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=10.0, gt=0)
     pool_size: int = Field(default=20, ge=1)
+
+
+class CacheSettings(BaseModel):
+    """How long answers that are the same for every member are kept (seconds; 0 = never)."""
+
+    catalog_seconds: float = Field(default=600.0, ge=0)
+    """The campaign catalogue (names, kinds, items)."""
+    rewards_seconds: float = Field(default=60.0, ge=0)
+    """Each campaign's reward list, read by every balance view."""
 
 
 class ClientToolboxSettings(BaseModel):
@@ -114,6 +125,32 @@ class KioskSettings(BaseModel):
         return value
 
 
+class ReferralSettings(BaseModel):
+    """Invite a friend: what a friend who joins through a member's invite link brings both."""
+
+    friend_bonus: Decimal | None = Field(default=None, gt=0)
+    """Credited to the friend who joins; empty means none."""
+    inviter_bonus: Decimal | None = Field(default=None, gt=0)
+    """Credited to the member who invited them; empty means none."""
+    campaign: str = ""
+    """Campaign both bonuses are credited in (points or gift card); empty means the program's
+    first points campaign."""
+    monthly_cap: int | None = Field(default=20, ge=1)
+    """At most this many friends per inviter per month (shop time zone); empty means no cap."""
+
+
+class BirthdaySettings(BaseModel):
+    """The birthday treat: a greeting and, if set, a bonus on the member's birthday."""
+
+    enabled: bool = True
+    bonus: Decimal | None = Field(default=None, gt=0)
+    """Credited on the day; empty means a greeting only."""
+    campaign: str = ""
+    """Campaign the bonus is credited in; empty means the program's first points campaign."""
+    send_from_hour: int = Field(default=9, ge=0, le=23)
+    """Treats go out from this hour of the day, in the shop's time zone."""
+
+
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 """What Telegram accepts as a webhook ``secret_token``."""
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -177,11 +214,17 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     http: HttpSettings = HttpSettings()
+    cache: CacheSettings = CacheSettings()
     clienttoolbox: ClientToolboxSettings = ClientToolboxSettings()
     altcraft: AltcraftSettings = AltcraftSettings()
     smtp: SmtpSettings = SmtpSettings()
     kiosk: KioskSettings = KioskSettings()
     webhook: WebhookSettings = WebhookSettings()
+    referral: ReferralSettings = ReferralSettings()
+    birthday: BirthdaySettings = BirthdaySettings()
+    shop_timezone: str = "UTC"
+    """IANA time zone of the shop (``Europe/Madrid``): when a birthday begins, which month
+    an invite counts in."""
     redis_url: SecretStr | None = None
     """``redis://[:password@]host:port/db``: conversation state and per-user ordering in Redis,
     shared by several replicas. Empty means both stay in this process and its SQLite file."""
@@ -209,6 +252,19 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip().startswith("["):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as UTC or Europe/Madrid") from None
+        return value
+
+    @property
+    def shop_zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.shop_timezone)
 
     @field_validator("default_region")
     @classmethod

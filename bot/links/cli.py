@@ -26,7 +26,9 @@ from bot.platforms import connected_backend
 if TYPE_CHECKING:
     from bot.loyalty.base import LoyaltyBackend
     from bot.loyalty.models import Member
+    from bot.services.referrals import ReferralStats
     from bot.services.signup_links import LinkStats, SignupLink, SignupLinks
+    from bot.storage.database import Database
 
 EXIT_OK = 0
 EXIT_UNMATCHED = 1
@@ -85,8 +87,11 @@ def add_links_parser(commands: Any) -> None:
     disable = actions.add_parser("disable", help="disable a link for good")
     disable.add_argument("token")
 
-    stats = actions.add_parser("stats", help="openings and signups per link, source or day")
-    stats.add_argument("--by", choices=["link", "source", "day"], default="link")
+    stats = actions.add_parser(
+        "stats",
+        help="openings and signups per link, source or day; referrals per inviter and month",
+    )
+    stats.add_argument("--by", choices=["link", "source", "day", "inviter"], default="link")
     stats.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
     personal = actions.add_parser(
@@ -191,6 +196,7 @@ async def bot_username(settings: Settings) -> str:
 class _Context:
     settings: Settings
     links: SignupLinks
+    database: Database
 
 
 @asynccontextmanager
@@ -204,7 +210,9 @@ async def _links(settings: Settings, *, username: bool) -> AsyncIterator[_Contex
     try:
         secret = settings.links_secret.get_secret_value() if settings.links_secret else None
         yield _Context(
-            settings, SignupLinks(LinkRepository(database), bot_username=name, secret=secret)
+            settings,
+            SignupLinks(LinkRepository(database), bot_username=name, secret=secret),
+            database,
         )
     finally:
         await database.close()
@@ -421,8 +429,54 @@ def stats_rows(stats: Sequence[LinkStats], by: str) -> tuple[list[dict[str, obje
     return rows, fields
 
 
+INVITER_FIELDS = (
+    "month",
+    "inviter",
+    "opened",
+    "refused",
+    "joined",
+    "friend_bonuses",
+    "inviter_bonuses",
+)
+
+
+def referral_rows(stats: Sequence[ReferralStats]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = [
+        {
+            "month": row.month,
+            "inviter": row.inviter_code,
+            "opened": row.opened,
+            "refused": row.refused,
+            "joined": row.joined,
+            "friend_bonuses": row.friend_bonuses,
+            "inviter_bonuses": row.inviter_bonuses,
+        }
+        for row in stats
+    ]
+    return rows
+
+
+async def _referral_stats(context: _Context, args: argparse.Namespace, out: TextIO) -> int:
+    from bot.services.referrals import fold_referral_counts
+    from bot.storage.referrals import ReferralRepository
+
+    counts = await ReferralRepository(context.database).counts()
+    _emit(referral_rows(fold_referral_counts(counts)), INVITER_FIELDS, args.format, out)
+    if args.format == "table":
+        print(
+            "inviter: the inviting member's code; opened: every /start with their invite link; "
+            "refused: own link, already a member or over the monthly cap; months are in "
+            "SHOP_TIMEZONE",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
 async def _stats(context: _Context, args: argparse.Namespace, out: TextIO) -> int:
     from bot.services.signup_links import StatsGrouping
+
+    if args.by == "inviter":
+        return await _referral_stats(context, args, out)
 
     stats = await context.links.stats(StatsGrouping(args.by))
     rows, fields = stats_rows(stats, args.by)

@@ -71,6 +71,8 @@ class Joined:
     """True when the join created the member, False when an existing one was found."""
     signup_bonus: SignupBonus | None = None
     """The signup link's bonus credited with this join, if any."""
+    referral: ReferralOutcome | None = None
+    """What the invite the member joined through came to, if they opened one."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,45 @@ class SignupOffer:
     """Joined first, so a create's ``signup_bonus`` is credited in it."""
     signup_bonus: Decimal | None
     """Credited by the create itself; ``None`` when the link pays nothing that way."""
+
+
+@dataclass(frozen=True)
+class InviterNotice:
+    """Telling an inviter their friend joined (claimed once; send it, do not store it)."""
+
+    telegram_user_id: int
+    language: str | None
+    friend_name: str
+    bonus: SignupBonus | None
+    bonus_pending: bool = False
+    """The bonus is owed but not credited yet (the platform did not answer)."""
+    key: str = ""
+    """Names this notice once, for the sender (``referral:<id>``)."""
+
+
+@dataclass(frozen=True)
+class ReferralOutcome:
+    """What an invite a friend joined through came to (``bot.services.referrals``)."""
+
+    refusal: str | None
+    """``self``, ``member`` (already a member) or ``cap`` (the inviter's month is full)."""
+    friend_bonus: SignupBonus | None = None
+    friend_bonus_pending: bool = False
+    inviter_notice: InviterNotice | None = None
+
+
+class ReferralHook(Protocol):
+    """Applies an invite link to a join (``bot.services.referrals.Referrals``)."""
+
+    async def begin(self, telegram_user_id: int, member_code: str) -> None:
+        """Before a join attempt's platform calls: claim the user's invite, if any."""
+        ...
+
+    async def finish(
+        self, telegram_user_id: int, member: Member, *, created: bool, friend_name: str
+    ) -> ReferralOutcome | None:
+        """After the account is linked. Never raises platform errors."""
+        ...
 
 
 class SignupHook(Protocol):
@@ -169,6 +210,7 @@ class Enrollment:
         clock: Callable[[], dt.datetime],
         code_factory: Callable[[], str] = new_member_code,
         signups: SignupHook | None = None,
+        referrals: ReferralHook | None = None,
     ) -> None:
         self._backend = backend
         self._links = links
@@ -178,6 +220,7 @@ class Enrollment:
         self._clock = clock
         self._code_factory = code_factory
         self._signups = signups
+        self._referrals = referrals
 
     async def _campaign_ids_to_join(self) -> list[str]:
         if self._campaign_ids:
@@ -233,6 +276,8 @@ class Enrollment:
             offer = await self._signups.begin(
                 user_id, pending.member_code, first_attempt=pending.attempts == 0
             )
+        if self._referrals is not None:
+            await self._referrals.begin(user_id, pending.member_code)
         if offer is not None and offer.campaign_id:
             linked = offer.campaign_id
             campaign_ids = [linked, *(other for other in campaign_ids if other != linked)]
@@ -257,7 +302,14 @@ class Enrollment:
         bonus = None
         if self._signups is not None:
             bonus = await self._signups.finish(user_id, member, created=created)
-        return Joined(member=member, link=link, created=created, signup_bonus=bonus)
+        referral = None
+        if self._referrals is not None:
+            referral = await self._referrals.finish(
+                user_id, member, created=created, friend_name=request.first_name
+            )
+        return Joined(
+            member=member, link=link, created=created, signup_bonus=bonus, referral=referral
+        )
 
     async def _relink(self, user_id: int, member: Member) -> MemberLink:
         """Link after fresh proof: the proof moves a link that stood elsewhere."""

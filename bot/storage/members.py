@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.storage.database import Database
 from bot.storage.fsm import forget_sessions
 from bot.storage.links import erase_link_data
+from bot.storage.referrals import erase_referral_data
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
 _USER_TABLES = ("member_links", "user_languages", "email_codes", "pending_joins")
@@ -172,8 +173,9 @@ class MemberLinks:
         """Erase everything the bot keeps about the user, in every table, in one transaction.
 
         That is the link, the language, a pending email code, a pending join, the user's
-        FSM state and data in every chat, the cached images of the linked card, and their
-        signup-link data (``erase_link_data``).
+        FSM state and data in every chat, the cached images of the linked card, their
+        signup-link data (``erase_link_data``) and invite data (``erase_referral_data``); the
+        birthday goes with the link.
         Returns the number of rows erased.
         """
         erased = 0
@@ -183,6 +185,9 @@ class MemberLinks:
                 (telegram_user_id,),
             )
             erased += await erase_link_data(
+                tx, telegram_user_id, None if link is None else link["member_code"]
+            )
+            erased += await erase_referral_data(
                 tx, telegram_user_id, None if link is None else link["member_code"]
             )
             if link is not None and link["card_number"]:

@@ -300,4 +300,169 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=6,
+        name="invite links, referrals, owed bonuses, birthdays and birthday treats",
+        statements=(
+            # One invite link per member, found by the SHA-256 of its token.
+            """
+            CREATE TABLE invite_links (
+                member_code TEXT PRIMARY KEY,
+                token TEXT NOT NULL UNIQUE,
+                token_digest TEXT NOT NULL UNIQUE,
+                created_at TEXT NOT NULL
+            )
+            """,
+            # Every /start with an invite-shaped payload; inviter_code is NULL for forged ones.
+            """
+            CREATE TABLE referral_attempts (
+                id INTEGER PRIMARY KEY,
+                inviter_code TEXT,
+                telegram_user_id INTEGER,
+                outcome TEXT NOT NULL CHECK (outcome IN (
+                    'valid', 'forged', 'unknown', 'self', 'member', 'cap'
+                )),
+                month TEXT NOT NULL,
+                at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX referral_attempts_by_inviter ON referral_attempts (inviter_code, at)",
+            """
+            CREATE TABLE referral_visits (
+                telegram_user_id INTEGER PRIMARY KEY,
+                inviter_code TEXT NOT NULL,
+                opened_at TEXT NOT NULL
+            )
+            """,
+            # month is YYYY-MM in the shop's time zone: the inviter's monthly cap counts it.
+            """
+            CREATE TABLE referrals (
+                id INTEGER PRIMARY KEY,
+                inviter_code TEXT NOT NULL,
+                month TEXT NOT NULL,
+                telegram_user_id INTEGER,
+                planned_member_code TEXT,
+                friend_code TEXT,
+                friend_name TEXT NOT NULL DEFAULT '',
+                state TEXT NOT NULL CHECK (state IN ('claimed', 'joined', 'refused')),
+                refusal TEXT CHECK (refusal IS NULL OR refusal IN ('self', 'member', 'cap')),
+                claimed_at TEXT NOT NULL,
+                settled_at TEXT,
+                inviter_told_at TEXT
+            )
+            """,
+            """
+            CREATE UNIQUE INDEX referrals_one_per_user
+            ON referrals (telegram_user_id) WHERE state IN ('claimed', 'joined')
+            """,
+            """
+            CREATE UNIQUE INDEX referrals_one_per_friend
+            ON referrals (friend_code) WHERE state = 'joined'
+            """,
+            "CREATE INDEX referrals_by_inviter ON referrals (inviter_code, month, state)",
+            # A bonus owed for a reason (its key), written before the platform is asked to pay.
+            """
+            CREATE TABLE owed_bonuses (
+                key TEXT PRIMARY KEY,
+                member_code TEXT NOT NULL,
+                campaign_id TEXT NOT NULL,
+                amount TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('sending', 'doubt', 'credited', 'failed')),
+                marker TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX owed_bonuses_by_state ON owed_bonuses (state, updated_at)",
+            # The member's birthday (YYYY-MM-DD) as last given in the bot or read from the
+            # platform, and when the platform was last asked.
+            "ALTER TABLE member_links ADD COLUMN birthday TEXT",
+            "ALTER TABLE member_links ADD COLUMN birthday_checked_at TEXT",
+            "CREATE INDEX member_links_by_birthday ON member_links (substr(birthday, 6, 5))",
+            # Claimed before anything is sent: one treat per member and year, whatever runs it.
+            """
+            CREATE TABLE birthday_treats (
+                member_code TEXT NOT NULL,
+                year INTEGER NOT NULL,
+                birthday TEXT NOT NULL,
+                claimed_at TEXT NOT NULL,
+                PRIMARY KEY (member_code, year)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        version=7,
+        name="update inbox, set-aside updates, member message outbox",
+        statements=(
+            # Every update as Telegram handed it over, kept before it is confirmed; a handled
+            # one keeps only its id (state 'done'), so a redelivery is recognised.
+            """
+            CREATE TABLE inbox_updates (
+                update_id INTEGER PRIMARY KEY,
+                payload TEXT,
+                state TEXT NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'done', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                owner TEXT NOT NULL DEFAULT '',
+                received_at TEXT NOT NULL,
+                handled_at TEXT
+            )
+            """,
+            "CREATE INDEX inbox_updates_unhandled ON inbox_updates (owner) WHERE state = 'new'",
+            "CREATE INDEX inbox_updates_handled ON inbox_updates (handled_at) "
+            "WHERE state != 'new'",
+            """
+            CREATE TABLE inbox_owners (
+                owner TEXT PRIMARY KEY,
+                seen_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE dead_updates (
+                update_id INTEGER PRIMARY KEY,
+                payload TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                failed_at TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE outbox (
+                id INTEGER PRIMARY KEY,
+                key TEXT NOT NULL UNIQUE,
+                chat_id INTEGER NOT NULL,
+                kind TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                in_doubt INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                sent_at TEXT,
+                message_id INTEGER,
+                error TEXT NOT NULL DEFAULT ''
+            )
+            """,
+            """
+            CREATE INDEX outbox_waiting ON outbox (chat_id, id)
+            WHERE state IN ('queued', 'sending')
+            """,
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at) "
+            "WHERE state IN ('queued', 'sending')",
+        ),
+    ),
+    Migration(
+        version=8,
+        name="the web server's port, for the kiosk pairing links the CLI prints",
+        statements=(
+            # Written by `run` once it serves (it may be on --port N or any free port).
+            """
+            CREATE TABLE web_server (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                port INTEGER NOT NULL,
+                started_at TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 )

@@ -15,6 +15,7 @@ class RetryAction(StrEnum):
     PROFILE = "profile"
     PROFILE_SAVE = "profile_save"
     MENU = "menu"
+    INVITE = "invite"
 
 
 class Retry(CallbackData, prefix="retry"):

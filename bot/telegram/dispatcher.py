@@ -8,6 +8,7 @@ shutdown; the default ``SQLiteStorage`` does not own the database, so that is ha
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,20 @@ from bot.services.verification import (
 from bot.storage.cards import CardImages
 from bot.storage.database import Database
 from bot.storage.fsm import SQLiteStorage
+from bot.storage.inbox import Inbox
 from bot.storage.joins import PendingJoins
 from bot.storage.links import LinkRepository
 from bot.storage.members import MemberLinks
+from bot.storage.outbox import OutboxRepository
 from bot.storage.timestamps import Clock, utc_now
 from bot.storage.verification import EmailCodes
 from bot.telegram.api_session import BotApiSession
 from bot.telegram.flood import FloodControl
 from bot.telegram.i18n import LOCALES_DIR, N_, LanguageMiddleware, _, create_i18n
 from bot.telegram.middlewares import MemberLinkMiddleware, MembersOnly, PlatformErrors, answer
+from bot.telegram.outbox import Outbox
 from bot.telegram.private_chats import PrivateChatsOnly
+from bot.telegram.rewards import build_rewards, start_rewards, stop_rewards
 from bot.telegram.routers import get_routers
 
 log = logging.getLogger(__name__)
@@ -105,6 +110,7 @@ COMMANDS = (
     ("balance", N_("My balances")),
     ("history", N_("Recent activity")),
     ("profile", N_("My profile")),
+    ("invite", N_("Invite a friend")),
     ("language", N_("Change language")),
     ("help", N_("What I can do")),
     ("forget", N_("Forget me")),
@@ -126,11 +132,13 @@ def build_dispatcher(
 
     Dependencies reach handlers by name through ``workflow_data``: ``settings``, ``backend``,
     ``links``, ``card_images``, ``catalog``, ``enrollment``, ``profiles``, ``verification``
-    (``None`` when email joining is off), ``languages``, ``clock``, ``signup_links`` and
-    ``signup_joins``.
+    (``None`` when email joining is off), ``languages``, ``clock``, ``signup_links``,
+    ``signup_joins``, ``referrals`` and ``rewards`` (invites and birthday treats).
     """
     links = MemberLinks(db, clock=clock)
-    catalog = CampaignCatalog(backend, clock=clock)
+    catalog = CampaignCatalog(
+        backend, clock=clock, ttl=dt.timedelta(seconds=settings.cache.catalog_seconds)
+    )
     link_repository = LinkRepository(db, clock=clock)
     signup_links = SignupLinks(
         link_repository,
@@ -139,6 +147,15 @@ def build_dispatcher(
         secret=settings.links_secret.get_secret_value() if settings.links_secret else None,
     )
     signup_joins = SignupJoins(link_repository, backend, catalog, links, clock=clock)
+    rewards = build_rewards(
+        settings,
+        backend=backend,
+        db=db,
+        catalog=catalog,
+        link_repository=link_repository,
+        signup_links=signup_links,
+        clock=clock,
+    )
     sender = code_sender or default_code_sender(settings)
     verification = (
         EmailVerification(EmailCodes(db, clock=clock), sender, clock=clock) if sender else None
@@ -156,6 +173,8 @@ def build_dispatcher(
         backend=backend,
         links=links,
         card_images=CardImages(db, clock=clock),
+        outbox=Outbox(OutboxRepository(db, clock=clock), CardImages(db, clock=clock), clock=clock),
+        inbox=Inbox(db, clock=clock),
         catalog=catalog,
         enrollment=Enrollment(
             backend,
@@ -165,10 +184,13 @@ def build_dispatcher(
             campaign_ids=settings.campaign_ids,
             clock=clock,
             signups=signup_joins,
+            referrals=rewards.referrals,
         ),
         signup_links=signup_links,
         signup_joins=signup_joins,
-        profiles=Profiles(backend, links),
+        rewards=rewards,
+        referrals=rewards.referrals,
+        profiles=Profiles(backend, links, rewards.birthdays),
         verification=verification,
         languages=languages,
         i18n=i18n,
@@ -189,8 +211,10 @@ def build_dispatcher(
     dispatcher.errors.register(on_error)
     dispatcher.startup.register(on_startup)
     dispatcher.startup.register(start_signup_links)
+    dispatcher.startup.register(start_rewards)
     dispatcher.shutdown.register(on_shutdown)
     dispatcher.shutdown.register(stop_signup_links)
+    dispatcher.shutdown.register(stop_rewards)
     return dispatcher
 
 

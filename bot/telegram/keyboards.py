@@ -34,11 +34,12 @@ MY_CARD = N_("💳 My card")
 BALANCE = N_("⭐ Balance")
 HISTORY = N_("🧾 History")
 PROFILE = N_("👤 Profile")
+INVITE = N_("🤝 Invite a friend")
 LANGUAGE = N_("🌐 Language")
 HELP = N_("❓ Help")
 CANCEL = N_("✖️ Cancel")
 
-MENU_BUTTONS = (MY_CARD, BALANCE, HISTORY, PROFILE, LANGUAGE, HELP)
+MENU_BUTTONS = (MY_CARD, BALANCE, HISTORY, PROFILE, INVITE, LANGUAGE, HELP)
 """Every reply-keyboard button: texts that are never taken as typed input."""
 ALL_BUTTONS = (*MENU_BUTTONS, JOIN_PHONE, JOIN_EMAIL)
 
@@ -48,6 +49,7 @@ def member_menu() -> ReplyKeyboardMarkup:
         keyboard=[
             [KeyboardButton(text=_(MY_CARD)), KeyboardButton(text=_(BALANCE))],
             [KeyboardButton(text=_(HISTORY)), KeyboardButton(text=_(PROFILE))],
+            [KeyboardButton(text=_(INVITE))],
             [KeyboardButton(text=_(LANGUAGE)), KeyboardButton(text=_(HELP))],
         ],
         resize_keyboard=True,

@@ -238,6 +238,7 @@ def help_text() -> str:
             _("⭐ Balance — your points and rewards (/balance)"),
             _("🧾 History — your recent activity (/history)"),
             _("👤 Profile — your name, email and birthday (/profile)"),
+            _("🤝 Invite a friend — your own invite link (/invite)"),
             _("🌐 Language — choose a language (/language)"),
             _("🗑 Forget me — unlink this chat and erase your data here (/forget)"),
         ]

@@ -23,6 +23,7 @@ from bot.storage import (
 from bot.storage.fsm import SQLiteStorage
 from bot.storage.links import LinkOutcome, LinkRepository, NewLink
 from bot.storage.migrations import MIGRATIONS, Migration
+from bot.storage.referrals import InviteOutcome, ReferralRepository
 from tests.storage.conftest import FakeClock
 
 ANNA, BORIS = 1001, 1002
@@ -155,6 +156,14 @@ async def _remember_everything_about(
         )
         if token.startswith("first"):
             await signup_links.claim(user_id, f"{member_code}-planned")
+    # A join through a friend's invite in progress, and another invite opened since.
+    referrals = ReferralRepository(database)
+    for inviter in ("M-0", "M-9"):
+        await referrals.record_attempt(
+            InviteOutcome.VALID, month="2026-12", telegram_user_id=user_id, inviter_code=inviter
+        )
+        if inviter == "M-0":
+            await referrals.claim(user_id, f"{member_code}-planned", month="2026-12", cap=None)
 
 
 async def _rows_mentioning(database: Database, user_id: int, card_number: str) -> dict[str, int]:

@@ -51,6 +51,7 @@ async def test_new_member_by_phone_gets_the_card_at_once(
         "⭐ Balance",
         "🧾 History",
         "👤 Profile",
+        "🤝 Invite a friend",
         "🌐 Language",
         "❓ Help",
     ]

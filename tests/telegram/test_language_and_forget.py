@@ -9,7 +9,15 @@ from bot.storage.members import MemberLinks
 from tests.telegram.chat import TelegramUser
 from tests.telegram.conftest import BotUnderTest
 
-RU_MENU = ["💳 Моя карта", "⭐ Баланс", "🧾 История", "👤 Профиль", "🌐 Язык", "❓ Помощь"]
+RU_MENU = [
+    "💳 Моя карта",
+    "⭐ Баланс",
+    "🧾 История",
+    "👤 Профиль",
+    "🤝 Пригласить друга",
+    "🌐 Язык",
+    "❓ Помощь",
+]
 
 
 async def test_switching_to_russian(
@@ -120,6 +128,7 @@ async def test_startup_sets_the_commands_in_every_language(app: BotUnderTest) ->
         "balance",
         "history",
         "profile",
+        "invite",
         "language",
         "help",
         "forget",

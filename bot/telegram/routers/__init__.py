@@ -11,6 +11,7 @@ from bot.telegram.routers import (
     fallback,
     forget,
     history,
+    invite,
     language,
     profile,
     start,
@@ -19,5 +20,16 @@ from bot.telegram.routers import (
 
 def get_routers() -> list[Router]:
     # Fresh routers each time: an aiogram Router can belong to one Dispatcher only.
-    features = (start, email_join, balance, card, history, profile, language, forget, fallback)
+    features = (
+        start,
+        email_join,
+        balance,
+        card,
+        history,
+        profile,
+        invite,
+        language,
+        forget,
+        fallback,
+    )
     return [feature.create_router() for feature in features]

@@ -7,22 +7,23 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, Update
 
 from bot.config import Settings
 from bot.loyalty.models import CampaignKind, Money
 from bot.services.contacts import InvalidPhone, normalize_contact_phone
 from bot.services.enrollment import Enrollment, Joined, JoinRequest, SignupBonus
+from bot.services.referrals import Referrals
 from bot.services.signup_links import SignupJoins, SignupLinks
 from bot.services.verification import EmailVerification
-from bot.storage.cards import CardImages
 from bot.storage.members import MemberLink
 from bot.telegram import texts
 from bot.telegram.callbacks import Retry, RetryAction
-from bot.telegram.card_delivery import send_card
 from bot.telegram.filters import PhoneLikeText
 from bot.telegram.i18n import ButtonText, _, get_i18n
 from bot.telegram.keyboards import JOIN_PHONE, join_keyboard, member_menu
+from bot.telegram.member_messages import invite_refusal, referral_lines, tell_inviter
+from bot.telegram.outbox import Outbox
 from bot.telegram.private_chats import PRIVATE_CHAT_PAYLOAD
 
 log = logging.getLogger(__name__)
@@ -38,22 +39,32 @@ async def start(
     verification: EmailVerification | None,
     signup_links: SignupLinks,
     signup_joins: SignupJoins,
-    card_images: CardImages,
+    outbox: Outbox,
+    event_update: Update,
+    referrals: Referrals,
 ) -> None:
     await state.clear()
     user = message.from_user
     opening = None
+    invite = None
     if command.args and command.args != PRIVATE_CHAT_PAYLOAD and user is not None:
         # Untrusted: only a token this bot signed resolves to a link; anything else is counted
         # and gets the plain welcome.
         member_code = link.member_code if link is not None else None
-        opening = await signup_links.open(user.id, command.args, member_code=member_code)
+        invite = await referrals.open(user.id, command.args, member_code=member_code)
+        if invite is None:
+            opening = await signup_links.open(user.id, command.args, member_code=member_code)
+    refusal = None if invite is None else invite_refusal(invite.outcome)
+    if refusal is not None:
+        await message.answer(refusal)
     if link is not None and user is not None:
         await signup_joins.settle_member(user.id, link.member_code)
     if link is None and user is not None and opening is not None and opening.personal:
         joined = await signup_joins.link_personal(user.id, opening)
         if joined is not None:
-            await deliver_joined(bot, message.chat.id, joined, settings, card_images)
+            await deliver_joined(
+                bot, message.chat.id, joined, settings, outbox, asked_by=event_update
+            )
             return
     if link is not None:
         name = link.first_name or (message.from_user.first_name if message.from_user else "")
@@ -84,8 +95,9 @@ async def contact_shared(
     state: FSMContext,
     settings: Settings,
     enrollment: Enrollment,
-    card_images: CardImages,
+    outbox: Outbox,
     verification: EmailVerification | None,
+    event_update: Update,
 ) -> None:
     contact = message.contact
     user = message.from_user
@@ -110,7 +122,7 @@ async def contact_shared(
         language=get_i18n().current_locale,
     )
     joined = await enrollment.join(user.id, request)
-    await deliver_joined(bot, message.chat.id, joined, settings, card_images)
+    await deliver_joined(bot, message.chat.id, joined, settings, outbox, asked_by=event_update)
 
 
 async def join_phone_as_text(message: Message, verification: EmailVerification | None) -> None:
@@ -129,14 +141,14 @@ async def retry_join(
     link: MemberLink | None,
     settings: Settings,
     enrollment: Enrollment,
-    card_images: CardImages,
+    outbox: Outbox,
     verification: EmailVerification | None,
 ) -> None:
     user = callback.from_user
     chat_id = callback.message.chat.id if callback.message else user.id
     joined = await enrollment.resume(user.id)
     if joined is not None:
-        await deliver_joined(bot, chat_id, joined, settings, card_images)
+        await deliver_joined(bot, chat_id, joined, settings, outbox)
     elif link is not None:
         await bot.send_message(
             chat_id, _("You're already in. Here's your menu."), reply_markup=member_menu()
@@ -154,9 +166,12 @@ async def deliver_joined(
     chat_id: int,
     joined: Joined,
     settings: Settings,
-    card_images: CardImages,
+    outbox: Outbox,
+    *,
+    asked_by: Update | None = None,
 ) -> None:
-    """The card itself, at once, with the member menu."""
+    """The card itself, at once, with the member menu: through the outbox, once per join
+    however often the join is finished (a retry, a restart handling the update again)."""
     name = joined.link.first_name
     number = texts.card_number(joined.link.card_number)
     if joined.created:
@@ -168,16 +183,33 @@ async def deliver_joined(
         caption += "\n" + _("🎁 Welcome bonus: +{amount}.").format(
             amount=_bonus_amount(joined.signup_bonus)
         )
-    await send_card(
+    if joined.referral is not None:
+        caption = "\n".join([caption, *referral_lines(joined.referral)])
+    await outbox.send_card(
         bot,
+        join_card_key(joined, asked_by),
         chat_id,
-        card_images,
         program_name=settings.program_name,
         card_number=joined.link.card_number,
         first_name=joined.link.first_name,
         caption=caption,
         reply_markup=member_menu(),
     )
+    if joined.referral is not None and joined.referral.inviter_notice is not None:
+        notice = joined.referral.inviter_notice
+        await tell_inviter(bot, get_i18n(), notice, program_name=settings.program_name)
+
+
+def join_card_key(joined: Joined, asked_by: Update | None = None) -> str:
+    """One card per link: every way of finishing one join sends under the same key. A member
+    who was linked before asking (``asked_by``'s message is newer than the link) gets an
+    answer of their own."""
+    link = joined.link
+    key = f"join-card:{link.telegram_user_id}:{link.member_code}:{link.linked_at.isoformat()}"
+    asked = asked_by.message if asked_by is not None else None
+    if asked_by is not None and asked is not None and link.linked_at < asked.date:
+        key += f":update:{asked_by.update_id}"
+    return key
 
 
 def _bonus_amount(bonus: SignupBonus) -> str:

@@ -1,0 +1,188 @@
+"""The birthday treat: on a member's birthday, in the shop's time zone, a greeting and (if
+configured) a bonus, once per member per year.
+
+The birthday is the one kept with the member link: given in the bot's profile, or read from
+the platform (``refresh``: new links first, then each link again after ``RECHECK_AFTER``).
+A treat is claimed in the database before anything is sent or paid, so restarts, replicas
+and a birthday moved to the day before or after never give a second one in the same year;
+its bonus is owed under the key ``birthday:<member>:<year>`` and paid through the owed-bonus
+machinery. A 29 February birthday is kept on 28 February in other years.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.loyalty.base import LoyaltyBackend
+from bot.loyalty.errors import LoyaltyError, Unavailable
+from bot.services.catalog import CampaignCatalog
+from bot.services.enrollment import SignupBonus
+from bot.services.owed_bonuses import BonusPayer, bonus_campaign
+from bot.storage.birthdays import BirthdayBook
+from bot.storage.bonuses import OwedBonus, OwedBonuses
+from bot.storage.links import BonusState
+from bot.storage.referrals import BonusGrant
+from bot.storage.timestamps import Clock, utc_now
+
+log = logging.getLogger(__name__)
+
+RECHECK_AFTER = dt.timedelta(days=30)
+REFRESH_PER_RUN = 50
+
+
+@dataclass(frozen=True)
+class BirthdayGreeting:
+    """A greeting to send now (its treat is claimed: send it, do not repeat it)."""
+
+    telegram_user_id: int
+    member_code: str
+    year: int
+    first_name: str
+    language: str | None
+    bonus: SignupBonus | None
+    bonus_pending: bool = False
+    """The bonus is owed but not credited yet (the platform did not answer)."""
+
+
+Send = Callable[[BirthdayGreeting], Awaitable[None]]
+
+
+def birthday_month_days(day: dt.date) -> list[str]:
+    """``MM-DD`` of the birthdays celebrated on ``day`` (29 February on 28 February of a
+    common year)."""
+    month_days = [day.strftime("%m-%d")]
+    if day.month == 2 and day.day == 28:
+        try:
+            dt.date(day.year, 2, 29)
+        except ValueError:
+            month_days.append("02-29")
+    return month_days
+
+
+class BirthdayTreats:
+    def __init__(
+        self,
+        book: BirthdayBook,
+        owed: OwedBonuses,
+        payer: BonusPayer[OwedBonus],
+        backend: LoyaltyBackend,
+        catalog: CampaignCatalog,
+        *,
+        zone: dt.tzinfo = dt.UTC,
+        bonus: Decimal | None = None,
+        campaign: str = "",
+        send_from_hour: int = 9,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._book = book
+        self._owed = owed
+        self._payer = payer
+        self._backend = backend
+        self._catalog = catalog
+        self._zone = zone
+        self._bonus = bonus
+        self._campaign = campaign
+        self._send_from_hour = send_from_hour
+        self._clock = clock
+
+    def local_now(self) -> dt.datetime:
+        return self._clock().astimezone(self._zone)
+
+    async def refresh(self, limit: int = REFRESH_PER_RUN) -> int:
+        """Read birthdays from the platform for links never (or not lately) checked.
+
+        Stops at the first ``Unavailable``; returns how many were read.
+        """
+        read = 0
+        checked_before = self._clock() - RECHECK_AFTER
+        for code in await self._book.unchecked(checked_before=checked_before, limit=limit):
+            try:
+                member = await self._backend.get_member(code)
+            except Unavailable as exc:
+                log.info("Birthdays not read: the platform is unavailable (%s)", exc.message)
+                break
+            except LoyaltyError as exc:
+                log.warning("Birthday of member %s not read: %s", code, exc.message)
+                continue
+            await self._book.remember(code, None if member is None else member.birthday)
+            read += 1
+        return read
+
+    async def give_treats(self, send: Send) -> int:
+        """Greet (and treat) every member whose birthday is today in the shop, once a year.
+
+        Nothing happens before ``send_from_hour``. A greeting that cannot be sent is not
+        tried again (its treat is claimed); an unpaid bonus stays owed. Returns how many
+        treats were given.
+        """
+        now = self.local_now()
+        if now.hour < self._send_from_hour:
+            return 0
+        today = now.date()
+        celebrating = await self._book.celebrating(birthday_month_days(today), today.year)
+        if not celebrating:
+            return 0
+        grant = await self._grant()
+        given = 0
+        for member in celebrating:
+            claimed, owed = await self._book.claim_treat(
+                member.member_code, today.year, member.birthday, grant
+            )
+            if not claimed:
+                continue
+            bonus, pending = await self._pay(owed)
+            greeting = BirthdayGreeting(
+                telegram_user_id=member.telegram_user_id,
+                member_code=member.member_code,
+                year=today.year,
+                first_name=member.first_name,
+                language=member.language,
+                bonus=bonus,
+                bonus_pending=pending,
+            )
+            given += 1
+            try:
+                await send(greeting)
+            except Exception:
+                log.exception("Birthday greeting of member %s not sent", member.member_code)
+        return given
+
+    async def run(self, send: Send) -> int:
+        """One pass of the job: refresh some birthdays, then give today's treats."""
+        try:
+            await self.refresh()
+        except LoyaltyError as exc:
+            log.info("Birthdays not refreshed: %s", exc.message)
+        return await self.give_treats(send)
+
+    async def _grant(self) -> BonusGrant | None:
+        """Today's bonus and its campaign; ``None`` (a greeting only) when none can be paid."""
+        if self._bonus is None:
+            return None
+        try:
+            campaign = await bonus_campaign(self._catalog, self._campaign)
+        except LoyaltyError as exc:
+            log.warning("Birthday bonuses not owed today: %s", exc.message)
+            return None
+        if campaign is None:
+            log.warning("Birthday bonus not owed: no points or gift card campaign to pay it in")
+            return None
+        return BonusGrant(campaign.id, self._bonus)
+
+    async def _pay(self, owed: OwedBonus | None) -> tuple[SignupBonus | None, bool]:
+        if owed is None:
+            return None, False
+        campaign = await self._payer.pay(owed)
+        if campaign is not None:
+            return SignupBonus(owed.amount, campaign), False
+        if await self._owed.state(owed.key) is not BonusState.DOUBT:
+            return None, False
+        try:
+            described = (await self._catalog.by_id()).get(owed.campaign_id)
+        except LoyaltyError:
+            described = None
+        return (None if described is None else SignupBonus(owed.amount, described)), True
