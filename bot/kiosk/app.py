@@ -54,7 +54,9 @@ def build_kiosk(
     desk = KioskDesk(
         backend,
         kiosks,
-        CampaignCatalog(backend, clock=clock),
+        CampaignCatalog(
+            backend, clock=clock, ttl=dt.timedelta(seconds=settings.cache.catalog_seconds)
+        ),
         staff,
         limits=KioskLimits(
             lookups=config.lookup_limit,

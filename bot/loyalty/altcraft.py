@@ -618,6 +618,15 @@ class AltcraftClient(PooledPlatformClient):
         balance = await self._with_member(self._code_refs(code), self.account_balance)
         return [self._points_balance(balance.active)]
 
+    async def find_member_with_balances(
+        self, card_number: str
+    ) -> tuple[Member, list[CampaignBalance]] | None:
+        # The profile and the loyalty account are separate calls on Altcraft.
+        member = await self.find_member_by_card(card_number)
+        if member is None:
+            return None
+        return member, await self.balances(member.code)
+
     async def history(self, code: str, *, limit: int = 10, offset: int = 0) -> list[Transaction]:
         transactions = await self._with_member(self._code_refs(code), self._all_transactions)
         newest_first = list(reversed(transactions))[offset : offset + limit]

@@ -78,6 +78,13 @@ class LoyaltyBackend(Protocol):
         """The member's balance in every campaign they belong to."""
         ...
 
+    async def find_member_with_balances(
+        self, card_number: str
+    ) -> tuple[Member, list[CampaignBalance]] | None:
+        """The holder of this card and their balances, in one round trip where the platform
+        allows it (a kiosk scan); ``None`` when no member holds the card."""
+        ...
+
     async def history(self, code: str, *, limit: int = 10, offset: int = 0) -> list[Transaction]:
         """The member's transactions across campaigns, newest first."""
         ...

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
@@ -81,6 +82,7 @@ from bot.loyalty.models import (
     TransactionImportRow,
 )
 from bot.loyalty.pooled_client import PooledPlatformClient
+from bot.loyalty.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +137,12 @@ class ClientToolboxClient(PooledPlatformClient):
         *,
         card: CardFormat = DEFAULT_CARD,
         region: str = "US",
+        rewards_ttl: float = 0.0,
+        cache_clock: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
+        self._reward_lists: TtlCache[list[Reward]] = TtlCache(rewards_ttl, clock=cache_clock)
         self._card = card
         self._region = region
         self._url = str(settings.url)
@@ -158,6 +163,7 @@ class ClientToolboxClient(PooledPlatformClient):
             settings.http,
             card=settings.card,
             region=settings.default_region,
+            rewards_ttl=settings.cache.rewards_seconds,
             transport=transport,
         )
 
@@ -687,7 +693,15 @@ class ClientToolboxClient(PooledPlatformClient):
         return answer
 
     async def campaign_rewards(self, campaign_id: str) -> list[Reward]:
-        """``campaign_rewards``: the rewards of a points or events campaign, as listed."""
+        """``campaign_rewards``: the rewards of a points or events campaign, as listed; kept
+        for the client's ``rewards_ttl`` (the same list for every member)."""
+        return list(
+            await self._reward_lists.get(
+                campaign_id, lambda: self._fetch_campaign_rewards(campaign_id)
+            )
+        )
+
+    async def _fetch_campaign_rewards(self, campaign_id: str) -> list[Reward]:
         answer = await self._fetch(
             CampaignRewardList, "campaign_rewards", {"campaign_id": campaign_id}, read_only=True
         )
@@ -873,6 +887,20 @@ class ClientToolboxClient(PooledPlatformClient):
         profile = await self.customer_info(code=code)
         if profile is None:
             raise NotFound(f"no member {code}")
+        return await self._balances_of(profile)
+
+    async def find_member_with_balances(
+        self, card_number: str
+    ) -> tuple[Member, list[CampaignBalance]] | None:
+        card_number = card_number.strip()
+        if not card_number:
+            return None
+        profile = await self.customer_info(card_number=card_number)
+        if profile is None:
+            return None
+        return profile.to_member(), await self._balances_of(profile)
+
+    async def _balances_of(self, profile: CustomerProfile) -> list[CampaignBalance]:
         standings = [standing for standing in profile.campaigns if standing.kind is not None]
         with_rewards = (CampaignKind.POINTS, CampaignKind.EVENTS)
         reward_lists = await asyncio.gather(

@@ -29,7 +29,7 @@ from bot.loyalty.models import (
     Receipt,
     Redemption,
 )
-from bot.services.balances import BalanceLine, balance_line, member_balances
+from bot.services.balances import BalanceLine, balance_line, balance_lines, member_balances
 from bot.services.catalog import CampaignCatalog
 from bot.services.contacts import ContactError, normalize_email, normalize_phone
 from bot.services.enrollment import JoinRequest, find_or_enroll, new_member_code
@@ -187,20 +187,26 @@ class KioskDesk:
         """The member holding the scanned card; raises ``CardNotFound`` or ``RateLimited``."""
         self._limit(kiosk)
         card_number = card_text(scanned)
-        member = (
-            None if card_number is None else await self._backend.find_member_by_card(card_number)
+        found = (
+            None
+            if card_number is None
+            else await self._backend.find_member_with_balances(card_number)
         )
-        if member is None:
+        if found is None:
             self._unknown.record(kiosk.id)
             log.info("Kiosk %s: a card that is not a member's was scanned", kiosk.id)
             raise CardNotFound
         self._forget_expired_visits()
+        member, balances = found
         token = secrets.token_urlsafe(18)
         self._visits[token] = Visit(kiosk.id, member, self._clock() + self._visit_ttl)
-        return await self._screen(token, member)
+        return await self._screen(token, member, balance_lines(balances))
 
-    async def _screen(self, token: str, member: Member) -> MemberScreen:
-        lines = await member_balances(self._backend, member.code)
+    async def _screen(
+        self, token: str, member: Member, lines: list[BalanceLine] | None = None
+    ) -> MemberScreen:
+        if lines is None:
+            lines = await member_balances(self._backend, member.code)
         by_id = await self._catalog.by_id()
         campaigns = {
             line.campaign_id: by_id[line.campaign_id]
