@@ -10,10 +10,10 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -25,11 +25,11 @@ from bot.sandbox.runner import serve
 
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
-    from aiogram.types import TelegramObject
 
     from bot.devtools.telegram_standin import TelegramStandIn
     from bot.kiosk.api import KioskContext
     from bot.storage.database import Database
+    from bot.telegram.inbox import UpdateInbox
     from bot.telegram.webhook import WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,12 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
                 f"{reason}. Stop what uses that port, or choose another with PORT "
                 "(or run --port 0 for any free one)."
             ) from exc
+        from urllib.parse import urlsplit
+
+        from bot.storage.kiosks import Kiosks
+
+        # `kiosk add` prints pairing links for the port actually served (--port, or any free).
+        await Kiosks(database).remember_served_port(urlsplit(web_url).port or settings.port)
         telegram_api_url = web_url if settings.uses_embedded_telegram else None
         yield (
             Running(
@@ -178,61 +184,88 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     return bot, dispatcher
 
 
-class UpdatesInFlight:
-    """Outer update middleware counting the updates being handled, so a stop can wait for them
-    before the session, the database and the platform client they use are closed."""
+@asynccontextmanager
+async def taking_updates(
+    bot: Bot,
+    dispatcher: Dispatcher,
+    *,
+    replicas: bool,
+    drain_seconds: float,
+    finish_pending_joins: bool,
+) -> AsyncIterator[UpdateInbox]:
+    """The inbox, the outbox sender and (optionally) the pending-join finisher, for the block.
 
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+    Leaving is the graceful stop, in order: no new updates; the updates being handled and the
+    joins being finished get ``drain_seconds`` (then they are cancelled and stay stored for the
+    next run); the messages being sent finish; then the shutdown hooks. Only after that does
+    the caller close the database, the Bot API session and the platform client.
+    """
+    from bot.telegram.inbox import UpdateInbox
+    from bot.telegram.outbox import OutboxSender
+    from bot.telegram.pending_joins import keep_finishing_pending_joins
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        self.count += 1
-        self._idle.clear()
-        try:
-            return await handler(event, data)
-        finally:
-            self.count -= 1
-            if self.count == 0:
-                self._idle.set()
+    workflow_data = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
+    await dispatcher.emit_startup(bot=bot, **workflow_data)
+    updates = UpdateInbox(dispatcher["inbox"], bot, dispatcher)
+    sender = OutboxSender(dispatcher["outbox"], bot)
+    finisher_stop = asyncio.Event()
+    finisher = None
+    try:
+        await updates.start(stale_owners_only=replicas)
+        sender.start()
+        if finish_pending_joins:
+            # Joins accepted while the platform was down are completed once it is back.
+            finisher = asyncio.create_task(
+                keep_finishing_pending_joins(bot, dispatcher, stop=finisher_stop)
+            )
+        yield updates
+    finally:
+        finisher_stop.set()
+        stopping = [updates.stop(drain_seconds)]
+        if finisher is not None:
+            stopping.append(_stop_task(finisher, drain_seconds))
+        await asyncio.gather(*stopping)
+        await sender.stop(drain_seconds)
+        await dispatcher.emit_shutdown(bot=bot, **workflow_data)
 
-    async def wait_idle(self, seconds: float) -> bool:
-        """Wait until no update is being handled; ``False`` if some still are after ``seconds``."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+
+async def _stop_task(task: asyncio.Task[None], seconds: float) -> None:
+    """Let a task that was asked to stop end on its own within ``seconds``, else cancel it."""
+    with suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), seconds)
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 async def poll(
     bot: Bot,
     dispatcher: Dispatcher,
     *,
+    stop: asyncio.Event | None = None,
     handle_signals: bool = True,
     drain_seconds: float = DRAIN_SECONDS,
+    finish_pending_joins: bool = False,
 ) -> None:
-    """Long-poll until Ctrl-C, SIGTERM or ``dispatcher.stop_polling()``; then let the updates
-    already being handled finish (aiogram does not wait for them) before returning."""
-    in_flight = UpdatesInFlight()
-    dispatcher.update.outer_middleware(in_flight)
-    try:
-        # The session stays open for the updates still in flight; the exit stack closes it.
-        await dispatcher.start_polling(bot, handle_signals=handle_signals, close_bot_session=False)
-    finally:
-        if handle_signals:
-            # aiogram leaves its handlers in place; without them a second Ctrl-C stops at once.
-            _forget_stop_signals()
-    if in_flight.count:
-        log.info("Finishing %d update(s) in progress", in_flight.count)
-    if not await in_flight.wait_idle(drain_seconds):
-        log.warning("Stopping with %d update(s) still in progress", in_flight.count)
+    """Long-poll through the inbox until Ctrl-C, SIGTERM or ``stop``, then stop gracefully
+    (``taking_updates``). Each batch is stored before the next ``getUpdates`` confirms it."""
+    from bot.telegram.inbox import poll as poll_into
+
+    stop = stop or asyncio.Event()
+    async with taking_updates(
+        bot,
+        dispatcher,
+        replicas=False,
+        drain_seconds=drain_seconds,
+        finish_pending_joins=finish_pending_joins,
+    ) as updates:
+        me = await bot.me()
+        log.info("Start polling for bot @%s id=%d - %r", me.username, bot.id, me.full_name)
+        with _stop_on_signals(stop) if handle_signals else nullcontext():
+            await poll_into(
+                updates, bot, stop, allowed_updates=dispatcher.resolve_used_update_types()
+            )
+        log.info("Polling stopped")
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -267,13 +300,15 @@ async def serve_webhook(
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
     drain_seconds: float = DRAIN_SECONDS,
+    finish_pending_joins: bool = False,
 ) -> None:
     """Receive updates by webhook until Ctrl-C, SIGTERM or ``stop``; then refuse new ones
-    (Telegram delivers them again, to another replica or after a restart) and let the updates
-    being handled finish.
+    (Telegram delivers them again, to another replica or after a restart) and stop gracefully
+    (``taking_updates``).
 
     Every replica sets the same webhook and secret at start; none deletes it at stop, since
-    the others still serve it (and Telegram keeps updates while none does).
+    the others still serve it (and Telegram keeps updates while none does). Each takes over
+    the stored updates of a replica that stopped beating.
     """
     from bot.telegram.webhook import webhook_address, webhook_secret
 
@@ -283,26 +318,26 @@ async def serve_webhook(
     stop = stop or asyncio.Event()
     url, _ = webhook_address(running.settings)
     secret = webhook_secret(running.settings, bot.token)
-    workflow_data = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
-    await dispatcher.emit_startup(bot=bot, **workflow_data)
-    try:
-        endpoint.open(bot, dispatcher, secret)
-        await bot.set_webhook(
-            url,
-            secret_token=secret,
-            allowed_updates=dispatcher.resolve_used_update_types(),
-            max_connections=running.settings.webhook.max_connections,
-        )
-        log.info("Receiving updates by webhook at %s", url)
-        with _stop_on_signals(stop) if handle_signals else nullcontext():
-            await stop.wait()
-    finally:
-        endpoint.close()
-        if endpoint.handling:
-            log.info("Finishing %d update(s) in progress", endpoint.handling)
-        if not await endpoint.drain(drain_seconds):
-            log.warning("Stopping with %d update(s) still in progress", endpoint.handling)
-        await dispatcher.emit_shutdown(bot=bot, **workflow_data)
+    async with taking_updates(
+        bot,
+        dispatcher,
+        replicas=True,
+        drain_seconds=drain_seconds,
+        finish_pending_joins=finish_pending_joins,
+    ) as updates:
+        try:
+            endpoint.open(updates, secret)
+            await bot.set_webhook(
+                url,
+                secret_token=secret,
+                allowed_updates=dispatcher.resolve_used_update_types(),
+                max_connections=running.settings.webhook.max_connections,
+            )
+            log.info("Receiving updates by webhook at %s", url)
+            with _stop_on_signals(stop) if handle_signals else nullcontext():
+                await stop.wait()
+        finally:
+            endpoint.close()
 
 
 def announce(running: Running) -> None:
@@ -328,22 +363,13 @@ def announce(running: Running) -> None:
 
 
 async def run(settings: Settings) -> None:
-    from bot.telegram.pending_joins import keep_finishing_pending_joins
-
     async with start_services(settings) as (running, stack):
         bot, dispatcher = await start_telegram(running, stack)
         announce(running)
-        # Joins accepted while the platform was down are completed once it is back.
-        finisher = asyncio.create_task(keep_finishing_pending_joins(bot, dispatcher))
-        try:
-            if running.webhook is not None:
-                await serve_webhook(bot, dispatcher, running)
-            else:
-                await poll(bot, dispatcher)
-        finally:
-            finisher.cancel()
-            with suppress(asyncio.CancelledError):
-                await finisher
+        if running.webhook is not None:
+            await serve_webhook(bot, dispatcher, running, finish_pending_joins=True)
+        else:
+            await poll(bot, dispatcher, finish_pending_joins=True)
 
 
 async def doctor(settings: Settings) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from aiogram.client.session.middlewares.base import (
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 3
 MAX_WAIT = 60.0
 """A longer ``retry_after`` fails at once: holding a member's chat that long helps nobody."""
+
+caller_waits: ContextVar[bool] = ContextVar("flood_caller_waits", default=False)
+"""Set by a caller that schedules its own retry after ``retry_after`` (the outbox): its calls
+get the 429 at once instead of holding the call while waiting."""
 
 
 class FloodControl(BaseRequestMiddleware):
@@ -47,6 +52,8 @@ class FloodControl(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        if caller_waits.get():
+            return await make_request(bot, method)
         retries = 0
         while True:
             try:

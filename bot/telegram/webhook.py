@@ -1,26 +1,23 @@
 """Receiving updates by webhook: the route Telegram posts to, on the product's own web server.
 
 The route exists before the server starts (aiohttp cannot add routes later) and answers 503
-until the bot is attached, and again once it is stopping, so Telegram keeps those updates and
+until the inbox is attached, and again once it is stopping, so Telegram keeps those updates and
 delivers them again: to another replica behind the load balancer, or to this one after a
-restart. An accepted update is answered at once and handled in the background; a stop waits
-for the ones being handled.
+restart. An accepted update is stored in the inbox before it is answered 200 (a failed write
+answers 500, so Telegram sends it again), then handled in the background from the inbox.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from aiogram import Bot, Dispatcher
-from aiogram.methods import TelegramMethod
 from aiohttp import web
 
 from bot.config import Settings
+from bot.telegram.inbox import MAX_WAITING, UpdateInbox
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +45,7 @@ def webhook_secret(settings: Settings, bot_token: str) -> str:
 
 @dataclass(frozen=True)
 class _Receiver:
-    bot: Bot
-    dispatcher: Dispatcher
+    updates: UpdateInbox
     secret: bytes
 
 
@@ -57,28 +53,16 @@ class WebhookEndpoint:
     def __init__(self, path: str) -> None:
         self.path = path
         self._receiver: _Receiver | None = None
-        self._handling: set[asyncio.Task[None]] = set()
 
     def register(self, app: web.Application) -> None:
         app.router.add_post(self.path, self._receive)
 
-    def open(self, bot: Bot, dispatcher: Dispatcher, secret: str) -> None:
-        self._receiver = _Receiver(bot, dispatcher, secret.encode())
+    def open(self, updates: UpdateInbox, secret: str) -> None:
+        self._receiver = _Receiver(updates, secret.encode())
 
     def close(self) -> None:
-        """Refuse new updates (Telegram delivers them again later); see ``drain``."""
+        """Refuse new updates (Telegram delivers them again later); then stop the inbox."""
         self._receiver = None
-
-    @property
-    def handling(self) -> int:
-        return len(self._handling)
-
-    async def drain(self, seconds: float) -> bool:
-        """Wait for the updates being handled; ``False`` if some still are after ``seconds``."""
-        if not self._handling:
-            return True
-        _, pending = await asyncio.wait(set(self._handling), timeout=seconds)
-        return not pending
 
     async def _receive(self, request: web.Request) -> web.Response:
         receiver = self._receiver
@@ -91,18 +75,16 @@ class WebhookEndpoint:
             update = await request.json()
         except ValueError:
             return web.Response(status=400, text="Not JSON")
-        if not isinstance(update, dict):
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.Response(status=400, text="Not an update")
-        task = asyncio.create_task(self._handle(receiver, update))
-        self._handling.add(task)
-        task.add_done_callback(self._handling.discard)
-        return web.json_response({})
-
-    async def _handle(self, receiver: _Receiver, update: dict[str, Any]) -> None:
-        bot, dispatcher = receiver.bot, receiver.dispatcher
+        if not receiver.updates.accepting or receiver.updates.waiting >= MAX_WAITING:
+            # Telegram keeps the update and sends it again later (or to another replica).
+            return web.Response(status=503, text="Not receiving updates now; try again")
         try:
-            result = await dispatcher.feed_raw_update(bot, update)
-            if isinstance(result, TelegramMethod):
-                await dispatcher.silent_call_request(bot, result)
+            await receiver.updates.receive([update])
         except Exception:
-            log.exception("Update %s could not be handled", update.get("update_id"))
+            log.exception(
+                "Update %s could not be stored; Telegram sends it again", update["update_id"]
+            )
+            return web.Response(status=500, text="Not stored; try again")
+        return web.json_response({})

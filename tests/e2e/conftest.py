@@ -50,10 +50,11 @@ class LiveBot:
     bot: Bot
     dispatcher: Dispatcher
     polling: asyncio.Task[None]
+    stopping: asyncio.Event
 
     async def stop(self) -> None:
         """What Ctrl-C does: stop polling, then wait for the updates in flight."""
-        await self.dispatcher.stop_polling()
+        self.stopping.set()
         await asyncio.wait_for(self.polling, 15)
 
 
@@ -70,8 +71,9 @@ async def polling_product(
         driver = running.standin or standin
         assert driver is not None, "no stand-in to drive"
         bot, dispatcher = await start_telegram(running, stack)
-        polling = asyncio.create_task(poll(bot, dispatcher, handle_signals=False))
-        live = LiveBot(running, driver, bot, dispatcher, polling)
+        stopping = asyncio.Event()
+        polling = asyncio.create_task(poll(bot, dispatcher, stop=stopping, handle_signals=False))
+        live = LiveBot(running, driver, bot, dispatcher, polling, stopping)
         await driver.wait_for_call("getUpdates", timeout=15)
         yield live
         if not polling.done():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,9 @@ from pydantic import AnyHttpUrl, SecretStr
 from bot.app import StartupError, start_services, start_telegram
 from bot.config import ConfigError, Settings, WebhookSettings, load_settings
 from bot.sandbox.runner import serve
+from bot.storage.database import Database, open_database
+from bot.storage.inbox import Inbox
+from bot.telegram.inbox import UpdateInbox
 from bot.telegram.webhook import (
     DEFAULT_PATH,
     SECRET_HEADER,
@@ -53,8 +57,28 @@ class Recorder:
         self.texts.append(message.text or "")
 
 
+@dataclass
+class Route:
+    endpoint: WebhookEndpoint
+    recorder: Recorder
+    url: str
+    updates: UpdateInbox
+    db: Database
+
+    async def drain(self, seconds: float) -> bool:
+        """Until nothing taken in is left to handle; ``False`` if something is after
+        ``seconds``."""
+        try:
+            await asyncio.wait_for(
+                self.updates.wait_until(lambda: not self.updates.waiting), seconds
+            )
+        except TimeoutError:
+            return False
+        return True
+
+
 @pytest.fixture
-async def route() -> AsyncIterator[tuple[WebhookEndpoint, Recorder, str]]:
+async def route(tmp_path: Path) -> AsyncIterator[Route]:
     endpoint = WebhookEndpoint("/hook")
     app = web.Application()
     endpoint.register(app)
@@ -62,10 +86,16 @@ async def route() -> AsyncIterator[tuple[WebhookEndpoint, Recorder, str]]:
     dispatcher = Dispatcher()
     dispatcher.message.register(recorder.on_message)
     bot = Bot(TOKEN)
+    db = await open_database(tmp_path / "bot.db")
+    updates = UpdateInbox(Inbox(db), bot, dispatcher)
+    await updates.start(stale_owners_only=True)
     async with serve(app) as url:
-        endpoint.open(bot, dispatcher, SECRET)
-        yield endpoint, recorder, f"{url}/hook"
+        endpoint.open(updates, SECRET)
+        yield Route(endpoint, recorder, f"{url}/hook", updates, db)
+        endpoint.close()
+        await updates.stop(5)
     await bot.session.close()
+    await db.close()
 
 
 async def post(url: str, body: object, secret: str = SECRET) -> httpx.Response:
@@ -73,35 +103,51 @@ async def post(url: str, body: object, secret: str = SECRET) -> httpx.Response:
         return await client.post(url, json=body, headers={SECRET_HEADER: secret})
 
 
-async def test_an_update_with_the_secret_is_handled(
-    route: tuple[WebhookEndpoint, Recorder, str],
-) -> None:
-    endpoint, recorder, url = route
-    answer = await post(url, update(1, "hello"))
+async def test_an_update_with_the_secret_is_handled(route: Route) -> None:
+    answer = await post(route.url, update(1, "hello"))
     assert answer.status_code == 200 and answer.json() == {}
-    assert await endpoint.drain(5)
-    assert recorder.texts == ["hello"]
+    assert await route.drain(5)
+    assert route.recorder.texts == ["hello"]
+
+
+async def test_an_update_is_on_disk_before_it_is_answered_and_handled_once(
+    route: Route,
+) -> None:
+    route.recorder.release.clear()
+    assert (await post(route.url, update(1, "once"))).status_code == 200
+    row = await route.db.fetch_one("SELECT state, payload FROM inbox_updates WHERE update_id = 1")
+    assert row is not None and row["state"] == "new" and '"once"' in row["payload"]
+    # Telegram did not see the 200 (a timeout) and delivers the same update again.
+    assert (await post(route.url, update(1, "once"))).status_code == 200
+    route.recorder.release.set()
+    assert await route.drain(5)
+    assert route.recorder.texts == ["once"]
+    assert (await post(route.url, update(1, "once"))).status_code == 200
+    assert await route.drain(5)
+    assert route.recorder.texts == ["once"]
+
+
+async def test_an_update_that_cannot_be_stored_is_answered_500(route: Route) -> None:
+    await route.db.execute("DROP TABLE inbox_updates")
+    answer = await post(route.url, update(1, "lost?"))
+    assert answer.status_code == 500  # Telegram keeps it and sends it again
+    assert route.recorder.texts == []
 
 
 @pytest.mark.parametrize("secret", ["", "wrong", SECRET + "x", "ключ"])
-async def test_a_wrong_or_missing_secret_is_refused(
-    route: tuple[WebhookEndpoint, Recorder, str], secret: str
-) -> None:
-    endpoint, recorder, url = route
+async def test_a_wrong_or_missing_secret_is_refused(route: Route, secret: str) -> None:
     async with httpx.AsyncClient() as client:
         answer = await client.post(
-            url,
+            route.url,
             json=update(1, "forged"),
             headers={SECRET_HEADER: secret.encode()},
         )
     assert answer.status_code == 401
-    assert await endpoint.drain(5) and recorder.texts == []
+    assert await route.drain(5) and route.recorder.texts == []
 
 
-async def test_a_body_that_is_not_an_update_is_refused(
-    route: tuple[WebhookEndpoint, Recorder, str],
-) -> None:
-    _, recorder, url = route
+async def test_a_body_that_is_not_an_update_is_refused(route: Route) -> None:
+    recorder, url = route.recorder, route.url
     async with httpx.AsyncClient() as client:
         garbage = await client.post(url, content=b"{not json", headers={SECRET_HEADER: SECRET})
     assert garbage.status_code == 400
@@ -110,18 +156,19 @@ async def test_a_body_that_is_not_an_update_is_refused(
 
 
 async def test_a_stopping_route_refuses_new_updates_and_waits_for_the_ones_in_hand(
-    route: tuple[WebhookEndpoint, Recorder, str],
+    route: Route,
 ) -> None:
-    endpoint, recorder, url = route
+    recorder, url = route.recorder, route.url
     recorder.release.clear()
     assert (await post(url, update(1, "in hand"))).status_code == 200
-    endpoint.close()
+    route.endpoint.close()
     # Telegram keeps what is refused with 503 and delivers it again (to another replica).
     assert (await post(url, update(2, "too late"))).status_code == 503
-    assert endpoint.handling == 1
-    assert not await endpoint.drain(0.05)
+    await asyncio.wait_for(route.updates.wait_until(lambda: route.updates.handling == 1), 5)
+    stopping = asyncio.create_task(route.updates.stop(5))
+    assert not await route.drain(0.05)
     recorder.release.set()
-    assert await endpoint.drain(5)
+    await stopping
     assert recorder.texts == ["in hand"]
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -196,6 +198,13 @@ class _InjectedFailure:
 
 
 @dataclass
+class _Flood:
+    ratio: float
+    retry_after: int
+    chooser: random.Random
+
+
+@dataclass
 class _Chat:
     user: DemoUser
     messages: list[ChatMessage] = field(default_factory=list)
@@ -250,11 +259,14 @@ class TelegramStandIn:
         self.webhook = WebhookSettings()
         self._chats: dict[int, _Chat] = {}
         self._updates: list[dict[str, Any]] = []
-        self._next_update_id = 1
+        # Rising across restarts, as Telegram's ids do: a bot that remembers the ids it has
+        # handled (its inbox) must not take a new stand-in's updates for ones it has seen.
+        self._next_update_id = time.time_ns() // 1000
         self._allowed_updates: frozenset[str] = _DEFAULT_UPDATE_TYPES
         self._callbacks: dict[str, PendingCallback] = {}
         self._commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self._failures: dict[str, _InjectedFailure] = {}
+        self._floods: dict[str, _Flood] = {}
         self._changed = asyncio.Condition()
         self._poll_generation = 0
         self._event_seq = 0
@@ -404,6 +416,28 @@ class TelegramStandIn:
             error = BotApiError(error_code, description or f"Error {error_code}")
         self._failures[method.lower()] = _InjectedFailure(times, error)
 
+    def flood(
+        self, methods: Iterable[str], ratio: float, retry_after: int = 2, *, seed: int = 0
+    ) -> None:
+        """From now on answer about ``ratio`` of the calls of ``methods`` with 429 and this
+        ``retry_after`` (chosen by a generator seeded with ``seed``); ``ratio`` 0 ends it."""
+        if not 0 <= ratio <= 1:
+            raise ValueError("ratio must be between 0 and 1")
+        for method in methods:
+            if ratio:
+                self._floods[method.lower()] = _Flood(ratio, retry_after, random.Random(seed))
+            else:
+                self._floods.pop(method.lower(), None)
+
+    async def inject_update(self, content: dict[str, Any]) -> int:
+        """Queue an update exactly as given (it need not be valid); returns its ``update_id``."""
+        async with self._changed:
+            update_id = self._next_update_id
+            self._next_update_id += 1
+            self._updates.append({"update_id": update_id, **content})
+            self._changed.notify_all()
+        return update_id
+
     async def send_text(self, user_id: int, text: str) -> ChatMessage:
         """The user types and sends ``text``; ``/commands`` in it get ``bot_command`` entities."""
         if not text.strip():
@@ -497,6 +531,9 @@ class TelegramStandIn:
         return secrets.compare_digest(token.encode(), self.token.encode())
 
     def injected_failure(self, method: str) -> BotApiError | None:
+        flood = self._floods.get(method.lower())
+        if flood is not None and flood.chooser.random() < flood.ratio:
+            return too_many_requests(flood.retry_after)
         failure = self._failures.get(method.lower())
         if failure is None or failure.remaining <= 0:
             return None

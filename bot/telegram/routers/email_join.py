@@ -8,7 +8,7 @@ from aiogram import Bot, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
 
 from bot.config import Settings
 from bot.services.contacts import InvalidEmail, mask_email, normalize_email
@@ -23,7 +23,6 @@ from bot.services.verification import (
     ResendStatus,
     TooManyCodes,
 )
-from bot.storage.cards import CardImages
 from bot.telegram.callbacks import ResendCode, RetryAction
 from bot.telegram.filters import TypedText
 from bot.telegram.i18n import ButtonText, _, get_i18n, ngettext
@@ -34,6 +33,7 @@ from bot.telegram.keyboards import (
     join_keyboard,
     resend_code,
 )
+from bot.telegram.outbox import Outbox
 from bot.telegram.routers.start import deliver_joined
 from bot.telegram.states import EmailJoin, ProfileEditing
 
@@ -195,7 +195,8 @@ async def join_code_typed(
     settings: Settings,
     verification: EmailVerification,
     enrollment: Enrollment,
-    card_images: CardImages,
+    outbox: Outbox,
+    event_update: Update,
 ) -> None:
     user = message.from_user
     assert user is not None
@@ -211,7 +212,7 @@ async def join_code_typed(
         language=get_i18n().current_locale,
     )
     joined = await enrollment.join(user.id, request)
-    await deliver_joined(bot, message.chat.id, joined, settings, card_images)
+    await deliver_joined(bot, message.chat.id, joined, settings, outbox, asked_by=event_update)
 
 
 async def resend(

@@ -1,0 +1,158 @@
+"""Messages to members, kept until Telegram has taken them, each under a key sent at most once.
+
+A message is queued under an idempotency key (queuing the same key again changes nothing),
+claimed for one sender at a time (``sending`` with a lease), then marked ``sent`` or queued
+again for later (a flood wait, a network failure). One chat's messages go out in the order
+they were queued. A claim whose lease ran out (the process died mid-send) is queued again
+and flagged ``in_doubt``: Telegram may or may not have delivered it, and offers no way to ask.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from bot.storage.database import Database
+from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+
+KEEP_SENT = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    id: int
+    key: str
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    in_doubt: bool
+    next_attempt_at: dt.datetime
+    message_id: int | None
+    error: str
+
+
+def _message(row: sqlite3.Row) -> OutboxMessage:
+    return OutboxMessage(
+        id=int(row["id"]),
+        key=row["key"],
+        chat_id=int(row["chat_id"]),
+        kind=row["kind"],
+        payload=json.loads(row["payload"]),
+        state=row["state"],
+        attempts=int(row["attempts"]),
+        in_doubt=bool(row["in_doubt"]),
+        next_attempt_at=from_text(row["next_attempt_at"]),
+        message_id=row["message_id"],
+        error=row["error"],
+    )
+
+
+class OutboxRepository:
+    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def put(
+        self, key: str, chat_id: int, kind: str, payload: dict[str, Any]
+    ) -> tuple[OutboxMessage, bool]:
+        """Queue a message under ``key``; returns it and whether it is new (else the one
+        already queued or sent under that key, unchanged)."""
+        if not key:
+            raise ValueError("an outbox message needs a key")
+        now = to_text(self._clock())
+        async with self._database.transaction() as tx:
+            row = await tx.fetch_one(
+                "INSERT INTO outbox (key, chat_id, kind, payload, next_attempt_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING *",
+                (key, chat_id, kind, json.dumps(payload), now, now),
+            )
+            if row is not None:
+                return _message(row), True
+            row = await tx.fetch_one("SELECT * FROM outbox WHERE key = ?", (key,))
+        assert row is not None
+        return _message(row), False
+
+    async def get(self, key: str) -> OutboxMessage | None:
+        row = await self._database.fetch_one("SELECT * FROM outbox WHERE key = ?", (key,))
+        return None if row is None else _message(row)
+
+    async def claim(self, message_id: int, lease: dt.timedelta) -> OutboxMessage | None:
+        """Take this message for sending if it is queued, due and first in its chat."""
+        now = self._clock()
+        row = await self._database.fetch_one(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
+            "next_attempt_at = ? WHERE id = ? AND state = 'queued' AND next_attempt_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.chat_id = "
+            "outbox.chat_id AND earlier.id < outbox.id AND earlier.state IN "
+            "('queued', 'sending')) RETURNING *",
+            (to_text(now + lease), message_id, to_text(now)),
+        )
+        return None if row is None else _message(row)
+
+    async def claim_due(self, limit: int, lease: dt.timedelta) -> list[OutboxMessage]:
+        """Take up to ``limit`` due messages, at most one per chat (the oldest), oldest first.
+
+        A ``sending`` claim whose lease has run out is queued again first, flagged in doubt.
+        """
+        now = self._clock()
+        async with self._database.transaction() as tx:
+            await tx.execute(
+                "UPDATE outbox SET state = 'queued', in_doubt = 1 "
+                "WHERE state = 'sending' AND next_attempt_at <= ?",
+                (to_text(now),),
+            )
+            rows = await tx.fetch_all(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
+                "next_attempt_at = ? WHERE id IN (SELECT id FROM outbox AS first "
+                "WHERE state = 'queued' AND next_attempt_at <= ? AND NOT EXISTS "
+                "(SELECT 1 FROM outbox AS earlier WHERE earlier.chat_id = first.chat_id "
+                "AND earlier.id < first.id AND earlier.state IN ('queued', 'sending')) "
+                "ORDER BY id LIMIT ?) RETURNING *",
+                (to_text(now + lease), to_text(now), limit),
+            )
+        return sorted((_message(row) for row in rows), key=lambda message: message.id)
+
+    async def next_due(self) -> dt.datetime | None:
+        """When the earliest queued or leased message falls due, if any."""
+        row = await self._database.fetch_one(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state IN ('queued', 'sending')"
+        )
+        return None if row is None or row[0] is None else from_text(row[0])
+
+    async def mark_sent(self, message_id: int, telegram_message_id: int | None) -> None:
+        await self._database.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, error = '' "
+            "WHERE id = ?",
+            (to_text(self._clock()), telegram_message_id, message_id),
+        )
+
+    async def retry_at(
+        self, message_id: int, at: dt.datetime, error: str, *, in_doubt: bool = False
+    ) -> None:
+        await self._database.execute(
+            "UPDATE outbox SET state = 'queued', next_attempt_at = ?, error = ?, "
+            "in_doubt = max(in_doubt, ?) WHERE id = ?",
+            (to_text(at), error[:1000], int(in_doubt), message_id),
+        )
+
+    async def mark_failed(self, message_id: int, error: str) -> None:
+        """Given up: Telegram refused it for good (blocked by the user, a bad request)."""
+        await self._database.execute(
+            "UPDATE outbox SET state = 'failed', error = ? WHERE id = ?",
+            (error[:1000], message_id),
+        )
+
+    async def all(self) -> list[OutboxMessage]:
+        rows = await self._database.fetch_all("SELECT * FROM outbox ORDER BY id")
+        return [_message(row) for row in rows]
+
+    async def forget_old(self, keep: dt.timedelta = KEEP_SENT) -> int:
+        return await self._database.execute(
+            "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND created_at < ?",
+            (to_text(self._clock() - keep),),
+        )

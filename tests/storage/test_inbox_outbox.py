@@ -1,0 +1,142 @@
+"""The inbox and outbox tables: each update id kept once, poison set aside, each message key
+sent once, one chat's messages in order, a crashed send flagged in doubt."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from bot.storage import Database
+from bot.storage.inbox import Inbox
+from bot.storage.outbox import OutboxRepository
+from tests.storage.conftest import FakeClock
+
+LEASE = dt.timedelta(seconds=45)
+
+
+def update(update_id: int, text: str = "hi") -> dict[str, Any]:
+    return {"update_id": update_id, "message": {"text": text}}
+
+
+async def test_a_batch_is_stored_once_and_a_redelivery_is_recognised(
+    database: Database, clock: FakeClock
+) -> None:
+    inbox = Inbox(database, clock=clock)
+    assert await inbox.store([update(1), update(2), update(3)], "run-a") == [1, 2, 3]
+    await inbox.mark_handled([1, 2])
+    # Telegram sends 2 and 3 again (the offset was never confirmed), and a new one.
+    assert await inbox.store([update(2), update(3), update(4)], "run-a") == [4]
+    assert await inbox.unhandled_count() == 2
+    # A handled id is remembered for longer than Telegram redelivers, then forgotten.
+    clock.advance(days=3)
+    assert await inbox.forget_old() == 2
+    assert await inbox.unhandled_count() == 2
+
+
+async def test_a_large_batch_goes_in_one_transaction(database: Database) -> None:
+    inbox = Inbox(database)
+    assert len(await inbox.store([update(n) for n in range(1, 451)], "run-a")) == 450
+    assert await inbox.unhandled_count() == 450
+
+
+async def test_a_new_run_takes_over_what_the_last_one_left_counting_an_attempt(
+    database: Database, clock: FakeClock
+) -> None:
+    inbox = Inbox(database, clock=clock)
+    await inbox.store([update(1), update(2), update(3)], "crashed")
+    await inbox.mark_handled([2])
+    taken = await inbox.take_over(
+        "next", stale_owners_only=False, stale_after=dt.timedelta(seconds=60)
+    )
+    assert [(u.update_id, u.attempts) for u in taken] == [(1, 1), (3, 1)]
+    assert taken[0].payload == update(1)
+    # Taken already: nothing left for a third run while "next" is alive.
+    await inbox.heartbeat("next")
+    assert (
+        await inbox.take_over(
+            "third", stale_owners_only=True, stale_after=dt.timedelta(seconds=60)
+        )
+        == []
+    )
+
+
+async def test_a_replica_takes_over_only_from_a_replica_that_stopped_beating(
+    database: Database, clock: FakeClock
+) -> None:
+    inbox = Inbox(database, clock=clock)
+    await inbox.heartbeat("alive")
+    await inbox.heartbeat("dead")
+    await inbox.store([update(1)], "alive")
+    await inbox.store([update(2)], "dead")
+    clock.advance(seconds=90)
+    await inbox.heartbeat("alive")
+    taken = await inbox.take_over(
+        "me", stale_owners_only=True, stale_after=dt.timedelta(seconds=60)
+    )
+    assert [u.update_id for u in taken] == [2]
+
+
+async def test_a_stopped_run_releases_what_it_did_not_start(database: Database) -> None:
+    inbox = Inbox(database)
+    await inbox.heartbeat("stopping")
+    await inbox.store([update(1), update(2)], "stopping")
+    await inbox.count_interrupted([1, 2], -1)
+    await inbox.release("stopping")
+    taken = await inbox.take_over(
+        "other", stale_owners_only=True, stale_after=dt.timedelta(seconds=60)
+    )
+    assert [(u.update_id, u.attempts) for u in taken] == [(1, 1), (2, 1)]
+
+
+async def test_an_update_set_aside_keeps_its_reason_and_is_not_taken_again(
+    database: Database,
+) -> None:
+    inbox = Inbox(database)
+    await inbox.store([update(7, "poison")], "run-a")
+    await inbox.set_aside(7, update(7, "poison"), "cannot be parsed: date", 0)
+    [dead] = await inbox.dead()
+    assert dead.update_id == 7 and dead.reason == "cannot be parsed: date"
+    assert '"poison"' in dead.payload_json
+    assert await inbox.take_over("b", stale_owners_only=False, stale_after=LEASE) == []
+    assert await inbox.store([update(7, "poison")], "b") == []
+
+
+async def test_a_key_is_queued_once(database: Database) -> None:
+    outbox = OutboxRepository(database)
+    first, new = await outbox.put("join-card:1", 10, "text", {"text": "a"})
+    again, new_again = await outbox.put("join-card:1", 10, "text", {"text": "b"})
+    assert new and not new_again
+    assert again.id == first.id and again.payload == {"text": "a"}
+
+
+async def test_one_chats_messages_go_in_order_and_one_at_a_time(
+    database: Database, clock: FakeClock
+) -> None:
+    outbox = OutboxRepository(database, clock=clock)
+    a1, _ = await outbox.put("a1", 1, "text", {})
+    a2, _ = await outbox.put("a2", 1, "text", {})
+    b1, _ = await outbox.put("b1", 2, "text", {})
+    assert await outbox.claim(a2.id, LEASE) is None  # a1 first
+    claimed = await outbox.claim_due(10, LEASE)
+    assert [m.key for m in claimed] == ["a1", "b1"]
+    assert await outbox.claim_due(10, LEASE) == []  # a2 waits for a1
+    await outbox.mark_sent(a1.id, 55)
+    await outbox.retry_at(b1.id, clock() + dt.timedelta(seconds=120), "flood wait 120s")
+    [next_one] = await outbox.claim_due(10, LEASE)
+    assert next_one.key == "a2" and next_one.attempts == 1
+    clock.advance(seconds=121)
+    await outbox.mark_sent(a2.id, 56)
+    [later] = await outbox.claim_due(10, LEASE)
+    assert later.key == "b1" and later.attempts == 2 and not later.in_doubt
+
+
+async def test_a_send_cut_off_by_a_crash_comes_back_in_doubt(
+    database: Database, clock: FakeClock
+) -> None:
+    outbox = OutboxRepository(database, clock=clock)
+    await outbox.put("card", 1, "text", {})
+    [claimed] = await outbox.claim_due(10, LEASE)
+    assert await outbox.claim_due(10, LEASE) == []  # leased to the sender that died
+    clock.advance(seconds=46)
+    [again] = await outbox.claim_due(10, LEASE)
+    assert again.id == claimed.id and again.in_doubt and again.attempts == 2
