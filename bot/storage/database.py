@@ -46,20 +46,20 @@ class Transaction:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
 
+    # Each statement is one trip to the connection's thread: the query and its rows together
+    # (``execute_fetchall``), a change and its row count together.
+
     async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._connection.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        rows = await self._connection.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._connection.execute(sql, params) as cursor:
-            rows: list[sqlite3.Row] = list(await cursor.fetchall())
-            return rows
+        return list(await self._connection.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        async with self._connection.execute(sql, params) as cursor:
-            return cursor.rowcount
+        cursor = await self._connection.execute(sql, params)
+        return cursor.rowcount
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
         """Run one statement once per row of parameters, in one step."""

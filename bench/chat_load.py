@@ -1,0 +1,600 @@
+"""A crowd in the chat: the real ``loyalty-bot run`` process against a bare aiogram echo bot.
+
+Run: ``python bench/chat_load.py [--users 40] [--taps 10] [--latency 0.0] [--redis]``
+
+Three processes besides this one: the Client Toolbox sandbox (``loyalty-bot sandbox``, with
+``--latency`` seconds added to every answer as a hosted platform's round trip adds them), the
+bot (``loyalty-bot run`` in a fresh folder, polling), and, in the same run, the floor: a bare
+aiogram bot that echoes text (``bench/telegram_floor.py``). Both bots poll the Bot API stand-in
+that this script serves; its simulated users wait for each answer before their next action.
+
+Actions, by ``--users`` users at once: join by sharing a contact (until the card arrives),
+``--taps`` taps on "⭐ Balance", "💳 My card", "🧾 History", and a profile edit (open the
+profile, press "✏️ First name", type a name, until "✅ Saved."). For each action it prints
+answers per second, p50/p95/p99 latency, the bot process's CPU per update and its RSS; the
+floor answers the same number of balance taps. ``--memory`` then reports the RSS of a bot that
+holds 10,000 member links and 1,000 users in the middle of a conversation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.sandbox.clienttoolbox import demo  # noqa: E402
+from bot.sandbox.runner import serve  # noqa: E402
+from tests.redis_server import free_port, redis_server  # noqa: E402
+
+TOKEN = "4242424242:chat-load-benchmark"
+BOT_USER = {"id": 4242424242, "is_bot": True, "first_name": "Load", "username": "load_bot"}
+STARTUP_SECONDS = 120.0
+ANSWER_SECONDS = 60.0
+
+Predicate = Callable[["Sent"], bool]
+
+
+@dataclass
+class Sent:
+    """One message the bot sent (or edited) in a chat."""
+
+    method: str
+    chat_id: int
+    message_id: int
+    text: str
+    buttons: dict[str, str]
+    """Inline buttons: text → callback data."""
+    at: float
+
+
+@dataclass
+class Chat:
+    messages: list[Sent] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BotApiStandIn:
+    """Just enough of the Bot API for a polling aiogram bot: updates in, messages out."""
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+        self.chats: dict[int, Chat] = {}
+        self.calls = 0
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+        self._closing = False
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._call)
+
+        async def release(app: web.Application) -> None:
+            self._closing = True
+            self.arrived.set()
+
+        app.on_shutdown.append(release)
+        return app
+
+    def chat(self, chat_id: int) -> Chat:
+        return self.chats.setdefault(chat_id, Chat())
+
+    def push(self, update: dict[str, Any]) -> None:
+        update["update_id"] = next(self._update_ids)
+        self.pending.append(update)
+        self.arrived.set()
+
+    async def _call(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        method = request.match_info["method"]
+        fields: dict[str, Any] = dict(await request.post()) if request.can_read_body else {}
+        if request.content_type == "application/json":
+            fields = await request.json()
+        handler = getattr(self, f"_{method.lower()}", None)
+        result = await handler(fields) if handler else True
+        return web.json_response({"ok": True, "result": result})
+
+    async def _getme(self, fields: dict[str, Any]) -> Any:
+        return BOT_USER
+
+    async def _getwebhookinfo(self, fields: dict[str, Any]) -> Any:
+        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+
+    async def _getupdates(self, fields: dict[str, Any]) -> Any:
+        offset = int(fields.get("offset") or 0)
+        timeout = float(fields.get("timeout") or 0)
+        limit = int(fields.get("limit") or 100)
+        self.pending = [u for u in self.pending if u["update_id"] >= offset]
+        deadline = time.monotonic() + timeout
+        while not self.pending and not self._closing:
+            self.arrived.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), left)
+        return self.pending[:limit]
+
+    def _record(self, method: str, fields: dict[str, Any], message_id: int | None = None) -> Any:
+        chat_id = int(fields["chat_id"])
+        markup = fields.get("reply_markup")
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        buttons = {
+            button["text"]: button.get("callback_data", "")
+            for row in (markup or {}).get("inline_keyboard", [])
+            for button in row
+        }
+        text = str(fields.get("text") or fields.get("caption") or "")
+        sent = Sent(
+            method, chat_id, message_id or next(self._message_ids), text, buttons, time.monotonic()
+        )
+        chat = self.chat(chat_id)
+        chat.messages.append(sent)
+        chat.changed.set()
+        message: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": BOT_USER,
+        }
+        if method == "sendPhoto":
+            size = {"file_unique_id": f"u{sent.message_id}", "width": 640, "height": 640}
+            message["photo"] = [size | {"file_id": f"photo-{sent.message_id}"}]
+            message["caption"] = text
+        else:
+            message["text"] = text
+        return message
+
+    async def _sendmessage(self, fields: dict[str, Any]) -> Any:
+        return self._record("sendMessage", fields)
+
+    async def _sendphoto(self, fields: dict[str, Any]) -> Any:
+        return self._record("sendPhoto", fields)
+
+    async def _editmessagetext(self, fields: dict[str, Any]) -> Any:
+        return self._record("editMessageText", fields, int(fields["message_id"]))
+
+
+class User:
+    """A simulated Telegram user who waits for the answer to each action."""
+
+    def __init__(self, telegram: BotApiStandIn, user_id: int) -> None:
+        self.telegram = telegram
+        self.id = user_id
+        self.chat = telegram.chat(user_id)
+        self._message_ids = itertools.count(1)
+
+    def _message(self, **fields: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": self.id, "type": "private", "first_name": f"User{self.id}"},
+            "from": self._from(),
+            **fields,
+        }
+
+    def _from(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "is_bot": False,
+            "first_name": f"User{self.id}",
+            "language_code": "en",
+        }
+
+    async def _answer(self, update: dict[str, Any], wanted: Predicate) -> tuple[float, Sent]:
+        seen = len(self.chat.messages)
+        started = time.monotonic()
+        self.telegram.push(update)
+        deadline = started + ANSWER_SECONDS
+        while True:
+            for sent in self.chat.messages[seen:]:
+                if wanted(sent):
+                    return sent.at - started, sent
+            seen = len(self.chat.messages)
+            self.chat.changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"user {self.id} got no answer in {ANSWER_SECONDS:g} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.chat.changed.wait(), left)
+
+    async def send(self, text: str, wanted: Predicate) -> tuple[float, Sent]:
+        return await self._answer({"message": self._message(text=text)}, wanted)
+
+    async def share_contact(self, phone: str, wanted: Predicate) -> tuple[float, Sent]:
+        contact = {"phone_number": phone, "first_name": f"User{self.id}", "user_id": self.id}
+        return await self._answer({"message": self._message(contact=contact)}, wanted)
+
+    async def press(self, on: Sent, button: str, wanted: Predicate) -> tuple[float, Sent]:
+        query = {
+            "id": f"{self.id}-{time.monotonic_ns()}",
+            "from": self._from(),
+            "chat_instance": str(self.id),
+            "data": on.buttons[button],
+            "message": {
+                "message_id": on.message_id,
+                "date": int(time.time()),
+                "chat": {"id": self.id, "type": "private"},
+                "from": BOT_USER,
+                "text": on.text,
+            },
+        }
+        return await self._answer({"callback_query": query}, wanted)
+
+
+def photo(sent: Sent) -> bool:
+    return sent.method == "sendPhoto"
+
+
+def starts(prefix: str) -> Predicate:
+    return lambda sent: sent.text.startswith(prefix)
+
+
+def anything(sent: Sent) -> bool:
+    return True
+
+
+class Process:
+    """A child process whose CPU time and RSS are read from ``/proc``."""
+
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+        self._log = log.open("w")
+        self.popen = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        self._log.close()
+
+
+@dataclass
+class Result:
+    action: str
+    latencies: list[float]
+    seconds: float
+    cpu_ms_per_update: float
+    rss_mb: float
+    platform_ms_per_update: float = 0.0
+
+    def row(self, floor: Result | None) -> str:
+        ordered = sorted(self.latencies)
+
+        def pct(p: float) -> float:
+            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+        rate = len(ordered) / self.seconds
+        ratios = ""
+        if floor is not None:
+            floor_rate = len(floor.latencies) / floor.seconds
+            ratios = (
+                f" {rate / floor_rate:>7.2f}x {self.cpu_ms_per_update / floor.cpu_ms_per_update:>6.1f}x"
+            )
+        return (
+            f"{self.action:<22} {len(ordered):>6} {rate:>9.1f} {statistics.median(ordered) * 1000:>7.0f}"
+            f" {pct(0.95):>7.0f} {pct(0.99):>7.0f} {self.cpu_ms_per_update:>7.2f}"
+            f" {self.rss_mb:>7.1f} {self.platform_ms_per_update:>8.2f}{ratios}"
+        )
+
+
+Step = Callable[[User], Awaitable[list[float]]]
+
+
+async def measure(
+    action: str,
+    users: list[User],
+    process: Process,
+    step: Step,
+    updates_per_step: int,
+    platform: Process | None = None,
+) -> Result:
+    cpu = process.cpu_seconds()
+    platform_cpu = platform.cpu_seconds() if platform else 0.0
+    started = time.monotonic()
+    latencies = [lat for batch in await asyncio.gather(*(step(u) for u in users)) for lat in batch]
+    seconds = time.monotonic() - started
+    used = process.cpu_seconds() - cpu
+    platform_used = platform.cpu_seconds() - platform_cpu if platform else 0.0
+    updates = len(users) * updates_per_step
+    return Result(
+        action,
+        latencies,
+        seconds,
+        used * 1000 / updates,
+        process.rss_mb(),
+        platform_used * 1000 / updates,
+    )
+
+
+def phone_of(user: User) -> str:
+    return f"+1202555{user.id % 10000:04d}"
+
+
+async def join(user: User) -> list[float]:
+    await user.send("/start", starts(""))
+    latency, _ = await user.share_contact(phone_of(user), photo)
+    return [latency]
+
+
+def balance_taps(taps: int, wanted: Predicate) -> Step:
+    async def step(user: User) -> list[float]:
+        return [(await user.send("⭐ Balance", wanted))[0] for _ in range(taps)]
+
+    return step
+
+
+async def card(user: User) -> list[float]:
+    return [(await user.send("💳 My card", photo))[0]]
+
+
+async def history(user: User) -> list[float]:
+    return [(await user.send("🧾 History", starts("🧾")))[0]]
+
+
+async def profile_edit(user: User) -> list[float]:
+    first, profile = await user.send("👤 Profile", starts("👤 Your profile"))
+    second, prompt = await user.press(profile, "✏️ First name", starts("Type your first name"))
+    third, _ = await user.send(f"Name{user.id}", starts("✅"))
+    return [first, second, third]
+
+
+def bot_environment(folder: Path, telegram_url: str, sandbox_url: str) -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CLIENTTOOLBOX", "ALTCRAFT", "SMTP", "WEBHOOK", "KIOSK"))
+        and key not in ("BOT_TOKEN", "PLATFORM", "REDIS_URL", "DATABASE", "LOG_LEVEL")
+    }
+    environment |= {
+        "PYTHONPATH": str(ROOT),
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": telegram_url,
+        "PLATFORM": "clienttoolbox",
+        "CLIENTTOOLBOX__URL": f"{sandbox_url}/api.php",
+        "CLIENTTOOLBOX__ACCOUNT_ID": demo.ACCOUNT_ID,
+        "CLIENTTOOLBOX__USER_ID": demo.USER_ID,
+        "CLIENTTOOLBOX__USER_API_KEY": demo.API_KEY,
+        "DATABASE": str(folder / "bot.db"),
+        "PORT": str(free_port()),
+        "LOG_LEVEL": "WARNING",
+    }
+    return environment
+
+
+@contextlib.asynccontextmanager
+async def platform_sandbox(folder: Path, latency: float) -> AsyncIterator[tuple[str, Process]]:
+    port = free_port()
+    sandbox = Process(
+        [sys.executable, "-m", "bot", "sandbox", "--port", str(port), "--db", str(folder / "ct.db")],
+        folder,
+        os.environ | {"PYTHONPATH": str(ROOT)},
+        folder / "sandbox.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_for_http(f"{url}/_sandbox/faults", sandbox, method="DELETE")
+        if latency:
+            await http_call(f"{url}/_sandbox/faults", "POST", {"latency": latency})
+        yield url, sandbox
+    finally:
+        sandbox.stop()
+
+
+async def http_call(url: str, method: str, body: dict[str, Any] | None = None) -> int:
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        answer = await client.request(method, url, json=body)
+        return answer.status_code
+
+
+async def wait_for_http(url: str, process: Process, method: str = "GET") -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise SystemExit(f"{url} did not start (exit {process.popen.returncode})")
+        with contextlib.suppress(OSError, Exception):
+            if await http_call(url, method) < 500:
+                return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"{url} did not answer in {STARTUP_SECONDS:g} s")
+
+
+async def wait_until_polling(telegram: BotApiStandIn, process: Process, log: Path) -> None:
+    """Wait until the bot has called the stand-in (``getMe``, ``getUpdates``)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while telegram.calls < 3:
+        if process.popen.poll() is not None:
+            raise SystemExit(f"the bot stopped at start:\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise SystemExit("the bot did not start polling")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # its start-up calls settle
+
+
+async def run_bot_scenario(
+    folder: Path, args: argparse.Namespace, redis_url: str | None, sandbox: tuple[str, Process]
+) -> list[Result]:
+    sandbox_url, platform = sandbox
+    telegram = BotApiStandIn()
+    async with serve(telegram.app()) as telegram_url:
+        environment = bot_environment(folder, telegram_url, sandbox_url)
+        if redis_url:
+            environment["REDIS_URL"] = redis_url
+        log = folder / "bot.log"
+        bot = Process([sys.executable, "-m", "bot", "run"], folder, environment, log)
+        try:
+            await wait_until_polling(telegram, bot, log)
+            users = [User(telegram, 100_000 + n) for n in range(args.users)]
+            warm = [User(telegram, 900_000 + n) for n in range(4)]
+            await asyncio.gather(*(join(u) for u in warm))
+            await asyncio.gather(*(balance_taps(3, starts("⭐"))(u) for u in warm))
+            profiler = spy(bot, folder) if args.profile else None
+            results = [
+                await measure("join by contact", users, bot, join, 2, platform),
+                await measure(
+                    "balance tap",
+                    users,
+                    bot,
+                    balance_taps(args.taps, starts("⭐")),
+                    args.taps,
+                    platform,
+                ),
+                await measure("my card", users, bot, card, 1, platform),
+                await measure("history", users, bot, history, 1, platform),
+                await measure("profile edit (3 steps)", users, bot, profile_edit, 3, platform),
+            ]
+            if profiler is not None:
+                profiler.popen.send_signal(signal.SIGINT)
+                profiler.popen.wait(timeout=60)
+                profiler.stop()
+            if args.memory:
+                results.append(await memory_scenario(telegram, bot))
+            return results
+        finally:
+            bot.stop()
+
+
+def spy(process: Process, folder: Path) -> Process:
+    """py-spy sampling the bot (``--profile``): collapsed stacks in ``artifacts/chat_load.stacks``."""
+    output = ROOT / "artifacts" / "chat_load.stacks"
+    output.parent.mkdir(exist_ok=True)
+    command = ["py-spy", "record", "-p", str(process.popen.pid), "-o", str(output), "-f", "raw"]
+    return Process(command, folder, dict(os.environ), output.with_suffix(".log"))
+
+
+async def memory_scenario(telegram: BotApiStandIn, bot: Process) -> Result:
+    """1,000 users in the middle of a join by email, on top of the members already linked."""
+    users = [User(telegram, 2_000_000 + n) for n in range(1000)]
+
+    async def begin_email_join(user: User) -> list[float]:
+        await user.send("/start", anything)
+        latency, _ = await user.send("✉️ Join with email", anything)
+        return [latency]
+
+    batches = [users[i : i + 100] for i in range(0, len(users), 100)]
+    results = [await measure("mid-conversation", b, bot, begin_email_join, 2) for b in batches]
+    latencies = [lat for r in results for lat in r.latencies]
+    seconds = sum(r.seconds for r in results)
+    cpu = statistics.mean(r.cpu_ms_per_update for r in results)
+    return Result("1,000 mid-conversation", latencies, seconds, cpu, bot.rss_mb())
+
+
+async def link_members(folder: Path, count: int) -> None:
+    """``count`` member links in the bot's database, as if that many had joined before."""
+    from bot.storage import open_database
+    from bot.storage.members import MemberLinks
+
+    database = await open_database(folder / "bot.db")
+    try:
+        links = MemberLinks(database)
+        for n in range(count):
+            await links.link(3_000_000 + n, f"M{n:07d}", card_number=f"{n:012d}")
+    finally:
+        await database.close()
+
+
+async def run_floor(args: argparse.Namespace, folder: Path) -> Result:
+    telegram = BotApiStandIn()
+    async with serve(telegram.app()) as telegram_url:
+        log = folder / "floor.log"
+        floor = Process(
+            [sys.executable, str(ROOT / "bench" / "telegram_floor.py"), TOKEN, telegram_url],
+            folder,
+            os.environ | {"PYTHONPATH": str(ROOT)},
+            log,
+        )
+        try:
+            await wait_until_polling(telegram, floor, log)
+            users = [User(telegram, 100_000 + n) for n in range(args.users)]
+            await asyncio.gather(*(balance_taps(3, anything)(u) for u in users))
+            return await measure(
+                "echo (floor)", users, floor, balance_taps(args.taps, anything), args.taps
+            )
+        finally:
+            floor.stop()
+
+
+HEADER = (
+    f"{'action':<22} {'answers':>6} {'answers/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+    f" {'CPU ms':>7} {'RSS MB':>7} {'platf ms':>8} {'vs echo':>8} {'CPU x':>7}"
+)
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        floor = await run_floor(args, root)
+        modes: list[tuple[str, str | None]] = [("SQLite sessions", None)]
+        if args.redis:
+            modes.append(("REDIS_URL", "redis"))
+        print(
+            f"\n{args.users} users at once, {args.taps} balance taps each; platform latency "
+            f"{args.latency * 1000:g} ms; CPU ms = bot process CPU per update\n"
+        )
+        for title, mode in modes:
+            folder = root / title.replace(" ", "-")
+            folder.mkdir()
+            if args.memory:
+                await link_members(folder, 10_000)
+            async with contextlib.AsyncExitStack() as stack:
+                sandbox = await stack.enter_async_context(platform_sandbox(folder, args.latency))
+                redis_url = await stack.enter_async_context(redis_server()) if mode else None
+                results = await run_bot_scenario(folder, args, redis_url, sandbox)
+            print(f"loyalty-bot run, {title}")
+            print(HEADER)
+            print(floor.row(None))
+            for result in results:
+                print(result.row(floor if result.action == "balance tap" else None))
+            print()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--taps", type=int, default=10)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added by the platform")
+    parser.add_argument("--redis", action="store_true", help="also run with REDIS_URL")
+    parser.add_argument(
+        "--memory", action="store_true", help="10,000 linked members, 1,000 mid-conversation"
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy the bot (needs py-spy)")
+    arguments = parser.parse_args()
+    if arguments.redis and not shutil.which("redis-server"):
+        raise SystemExit("--redis needs Debian's redis-server")
+    asyncio.run(main(arguments))
