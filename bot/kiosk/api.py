@@ -33,6 +33,7 @@ from bot.services.kiosk import (
     StaffActionRefused,
     StaffOnly,
     StaffReceipt,
+    UnknownCardsLimited,
     VisitEnded,
 )
 from bot.services.kiosk_pairing import KioskPairing
@@ -96,7 +97,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise ApiError(413, "too_large", "the request is too large")
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: JSON nested thousands deep.
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "a JSON object was expected")
@@ -151,14 +153,12 @@ async def kiosk_guard(
         response = _json({"error": exc.error, "message": exc.message, **exc.extra}, exc.status)
     except RateLimited as exc:
         seconds = max(1, math.ceil(exc.retry_after.total_seconds()))
-        response = _json(
-            {
-                "error": "rate_limited",
-                "message": wording(request).error("rate_limited"),
-                "retry_after": seconds,
-            },
-            429,
-        )
+        words = wording(request)
+        if isinstance(exc, UnknownCardsLimited):
+            error, message = "unknown_cards_limited", words.unknown_cards_limited(seconds)
+        else:
+            error, message = "rate_limited", words.rate_limited(seconds)
+        response = _json({"error": error, "message": message, "retry_after": seconds}, 429)
         response.headers["Retry-After"] = str(seconds)
     except LoyaltyError as exc:
         log.warning("Kiosk: the platform failed: %s: %s", type(exc).__name__, exc.message)
@@ -300,10 +300,17 @@ async def staff_lock(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _optional_amount(body: dict[str, Any]) -> Decimal | None:
+def _ascii_digits_only(request: web.Request, text: str) -> None:
+    # Python reads "٣٠٠" and "１２" as numbers; a till amount is typed with 0-9 only.
+    if any(character.isdigit() and not character.isascii() for character in text):
+        raise ApiError(422, "invalid_digits", wording(request).error("invalid_digits"))
+
+
+def _optional_amount(request: web.Request, body: dict[str, Any]) -> Decimal | None:
     raw = _text(body, "amount", required=False)
     if not raw:
         return None
+    _ascii_digits_only(request, raw)
     try:
         return parse_amount(raw)
     except AmountError:
@@ -327,12 +334,21 @@ async def _staff_answer(
         raise ApiError(409, "refused", text.error("refused")) from None
     campaign = (await context.desk.campaigns()).get(campaign_id)
     kind = campaign.kind if campaign else CampaignKind.POINTS
+
+    def receipt(words: Wording) -> dict[str, str]:
+        return {
+            "transaction": words._("Transaction {id}").format(id=done.receipt.transaction_id),
+            "text": words.receipt(done.receipt, done.line, kind, campaign),
+        }
+
+    # In every language of the kiosk, so the line follows a language switch on the page.
     return _json(
         {
-            "receipt": {
-                "transaction": text._("Transaction {id}").format(id=done.receipt.transaction_id),
-                "text": text.receipt(done.receipt, done.line, kind, campaign),
-            }
+            "receipt": receipt(text),
+            "receipts": {
+                language: receipt(Wording(context.i18n, language))
+                for language in context.languages
+            },
         }
     )
 
@@ -341,6 +357,7 @@ async def staff_record(request: web.Request) -> web.Response:
     body = await _body(request)
     campaign_id = _text(body, "campaign_id")
     quantity_text = _text(body, "quantity", required=False) or "1"
+    _ascii_digits_only(request, quantity_text)
     item = _text(body, "item", required=False) or None
 
     async def action() -> StaffReceipt:
@@ -349,7 +366,7 @@ async def staff_record(request: web.Request) -> web.Response:
             request.headers.get(STAFF_HEADER),
             _text(body, "visit"),
             campaign_id=campaign_id,
-            amount=_optional_amount(body),
+            amount=_optional_amount(request, body),
             item=item,
             # isdigit() would accept "²", which int() refuses.
             quantity=int(quantity_text) if quantity_text.isdecimal() else 0,
@@ -371,7 +388,7 @@ async def staff_redeem(request: web.Request) -> web.Response:
             _text(body, "visit"),
             campaign_id=campaign_id,
             reward_id=reward_id,
-            amount=_optional_amount(body),
+            amount=_optional_amount(request, body),
             item=item,
         )
 

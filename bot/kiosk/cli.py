@@ -46,13 +46,15 @@ def add_kiosk_parser(commands: Any) -> None:
     log.add_argument("--limit", type=int, default=30)
 
 
-def pairing_link(settings: Settings, code: str) -> str:
+def pairing_link(settings: Settings, code: str, served_port: int | None = None) -> str:
+    """The configured public address, else this machine at the port the bot's web server
+    was last started on (``run --port`` may differ from ``PORT``), else ``PORT``."""
     if settings.kiosk.public_url is not None:
         base = str(settings.kiosk.public_url).rstrip("/")
     else:
         # The camera needs a secure context: localhost is one, a LAN address over http is not.
         host = "localhost" if settings.host in _ANY_ADDRESS else settings.host
-        base = f"http://{host}:{settings.port}"
+        base = f"http://{host}:{served_port or settings.port}"
     return f"{base}/kiosk/#pair={code}"
 
 
@@ -63,8 +65,8 @@ def _when(moment: dt.datetime | None) -> str:
 async def run_kiosk(args: argparse.Namespace, settings: Settings) -> int:
     from bot.services.kiosk_pairing import KioskPairing
     from bot.services.staff_pin import InvalidPin, check_pin_shape
-    from bot.storage.database import open_database
     from bot.storage.kiosks import Kiosks
+    from bot.storage.opening import DatabaseUnusable, open_configured_database
 
     if getattr(args, "pin", None) is not None:
         try:
@@ -72,7 +74,11 @@ async def run_kiosk(args: argparse.Namespace, settings: Settings) -> int:
         except InvalidPin as exc:
             print(f"--pin: {exc}")
             return EXIT_USAGE
-    database = await open_database(settings.database)
+    try:
+        database = await open_configured_database(settings.database)
+    except DatabaseUnusable as exc:
+        print(exc)
+        return EXIT_NO_KIOSK
     try:
         kiosks = Kiosks(database)
         pairing = KioskPairing(
@@ -94,7 +100,8 @@ async def run_kiosk(args: argparse.Namespace, settings: Settings) -> int:
             label = f" ({kiosk.label})" if kiosk.label else ""
             print(f"Kiosk {kiosk.id} for {kiosk.store}{label}.")
             print("Open this link once, on the kiosk's screen, to pair it:")
-            print(f"  {pairing_link(settings, added.pairing_code)}")
+            served_port = await kiosks.served_port()
+            print(f"  {pairing_link(settings, added.pairing_code, served_port)}")
             print(f"The link works once, until {_when(kiosk.pairing_expires_at)}.")
             if kiosk.pin_hash is None and settings.kiosk.staff_pin is None:
                 print("No staff PIN: staff mode stays off (use --pin or KIOSK__STAFF_PIN).")

@@ -6,6 +6,7 @@ The page inserts every text with ``textContent``, so nothing here is escaped.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -73,7 +74,6 @@ PAGE_WORDS: dict[str, str] = {
 
 ERRORS: dict[str, str] = {
     "card_not_found": N_("Card not found. Please check the number or ask staff."),
-    "rate_limited": N_("Too many tries. Please wait a minute and try again."),
     "unavailable": N_("We can't reach the rewards system right now. Please try again soon."),
     "invalid_contact": N_("That doesn't look like a phone number or an email. Please check it."),
     "already_member": N_(
@@ -83,6 +83,7 @@ ERRORS: dict[str, str] = {
     "staff_only": N_("Staff mode has ended. Please enter the PIN again."),
     "no_staff_mode": N_("Staff mode is not set up on this kiosk."),
     "invalid_action": N_("Please check the amount and try again."),
+    "invalid_digits": N_("Please type the amount with the digits 0 to 9."),
     "refused": N_("The rewards system refused this (for example, not enough balance)."),
     "not_paired": N_("This kiosk is not set up."),
 }
@@ -116,6 +117,29 @@ class Wording:
         return self.ngettext(
             "Too many wrong PINs. Staff mode is locked for {count} minute.",
             "Too many wrong PINs. Staff mode is locked for {count} minutes.",
+            minutes,
+        ).format(count=minutes)
+
+    def rate_limited(self, seconds: int) -> str:
+        """Too many lookups: the real wait, in seconds under a minute, else in minutes."""
+        if seconds < 60:
+            return self.ngettext(
+                "Too many tries. Please wait {count} second and try again.",
+                "Too many tries. Please wait {count} seconds and try again.",
+                seconds,
+            ).format(count=seconds)
+        minutes = math.ceil(seconds / 60)
+        return self.ngettext(
+            "Too many tries. Please wait {count} minute and try again.",
+            "Too many tries. Please wait {count} minutes and try again.",
+            minutes,
+        ).format(count=minutes)
+
+    def unknown_cards_limited(self, seconds: int) -> str:
+        minutes = max(1, math.ceil(seconds / 60))
+        return self.ngettext(
+            "Too many unknown cards. Please ask staff, or try another card in {count} minute.",
+            "Too many unknown cards. Please ask staff, or try another card in {count} minutes.",
             minutes,
         ).format(count=minutes)
 

@@ -3,9 +3,10 @@
 What leaves this module about a member is their first name, a masked contact and their
 balances; the member's code and card number stay on the server, behind a short-lived visit
 token. Lookups are limited per kiosk, and unknown cards have a tighter limit of their own,
-so card numbers cannot be enumerated. Walk-ins are created exactly as the bot creates
-members (``enrollment.find_or_enroll``); a contact that already belongs to a member reveals
-nothing of that member.
+so card numbers cannot be enumerated; that limit refuses further unknown cards only, so a
+member's valid card still works at a kiosk someone mistyped at. Walk-ins are created exactly
+as the bot creates members (``enrollment.find_or_enroll``); a contact that already belongs to
+a member reveals nothing of that member.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from bot.services.catalog import CampaignCatalog
 from bot.services.contacts import ContactError, normalize_email, normalize_phone
 from bot.services.enrollment import JoinRequest, find_or_enroll, new_member_code
 from bot.services.masking import masked_contact
-from bot.services.rate_limits import SlidingWindowLimit
+from bot.services.rate_limits import RateLimited, SlidingWindowLimit
 from bot.services.signup_links import SignupLinks
 from bot.services.staff_pin import PinOutcome, StaffAccess, StaffLocked, StaffUnlocked, WrongPin
 from bot.storage.kiosks import Kiosk, KioskAction, Kiosks
@@ -56,6 +57,10 @@ class CardNotFound(Exception):
 
 class VisitEnded(Exception):
     """The member's screen timed out or returned to idle; scan the card again."""
+
+
+class UnknownCardsLimited(RateLimited):
+    """Too many unknown cards (or contacts of members) at a kiosk; valid cards still work."""
 
 
 class StaffOnly(Exception):
@@ -180,8 +185,14 @@ class KioskDesk:
         self._links = links
 
     def _limit(self, kiosk: Kiosk) -> None:
-        self._unknown.check(kiosk.id)
         self._lookups.take(kiosk.id)
+
+    def _miss(self, kiosk: Kiosk) -> None:
+        """Count an unknown card; over the limit, ``UnknownCardsLimited`` with the real wait."""
+        try:
+            self._unknown.take(kiosk.id)
+        except RateLimited as exc:
+            raise UnknownCardsLimited(exc.retry_after) from None
 
     async def look_up(self, kiosk: Kiosk, scanned: str) -> MemberScreen:
         """The member holding the scanned card; raises ``CardNotFound`` or ``RateLimited``."""
@@ -193,8 +204,8 @@ class KioskDesk:
             else await self._backend.find_member_with_balances(card_number)
         )
         if found is None:
-            self._unknown.record(kiosk.id)
             log.info("Kiosk %s: a card that is not a member's was scanned", kiosk.id)
+            self._miss(kiosk)
             raise CardNotFound
         self._forget_expired_visits()
         member, balances = found
@@ -280,7 +291,7 @@ class KioskDesk:
         await self._log(kiosk, "join", "created" if created else "already a member", member)
         if not created:
             # Telling whose contact it is would let anyone probe contacts: count it as a miss.
-            self._unknown.record(kiosk.id)
+            self._miss(kiosk)
             return AlreadyMember()
         claim_url = None
         if self._links is not None and self._links.bot_username:
@@ -504,6 +515,7 @@ __all__ = [
     "StaffActionRefused",
     "StaffOnly",
     "StaffReceipt",
+    "UnknownCardsLimited",
     "VisitEnded",
     "WalkIn",
 ]

@@ -262,6 +262,19 @@ class Kiosks:
             "DELETE FROM kiosk_joins WHERE kiosk_id = ? AND contact = ?", (kiosk_id, contact)
         )
 
+    async def remember_served_port(self, port: int) -> None:
+        """The port the running web server (kiosk pages) listens on, for the CLI's links."""
+        await self._database.execute(
+            "INSERT INTO web_server (id, port, started_at) VALUES (1, ?, ?) ON CONFLICT (id) "
+            "DO UPDATE SET port = excluded.port, started_at = excluded.started_at",
+            (port, to_text(self._clock())),
+        )
+
+    async def served_port(self) -> int | None:
+        """The port of the last web server started on this database, if any."""
+        row = await self._database.fetch_one("SELECT port FROM web_server WHERE id = 1")
+        return None if row is None else int(row["port"])
+
     async def forget_joins_before(self, moment: dt.datetime) -> int:
         """Drop unfinished joins started before ``moment`` (and the contacts they hold)."""
         return await self._database.execute(

@@ -35,7 +35,9 @@ from tests.lost_answers import LosesCreateAnswers
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 NOT_FOUND = "Card not found. Please check the number or ask staff."
-TOO_MANY = "Too many tries. Please wait a minute and try again."
+TOO_MANY_UNKNOWN = (
+    "Too many unknown cards. Please ask staff, or try another card in {minutes} minutes."
+)
 
 
 def decode_qr(data_url: str) -> list[str]:
@@ -144,7 +146,7 @@ async def test_a_lookup_shows_first_name_masked_contact_and_balances_only(
         assert ru[demo.POINTS_CAMPAIGN]["headline"].startswith("450 баллов")
 
 
-async def test_unknown_cards_are_not_found_and_soon_stop_the_kiosk(
+async def test_unknown_cards_are_not_found_and_soon_refused_while_valid_cards_still_work(
     kiosk_server: KioskServer, member: SandboxMember, clock: MovableClock
 ) -> None:
     key, other = await kiosk_server.add_kiosk(), await kiosk_server.add_kiosk("Other store")
@@ -153,19 +155,28 @@ async def test_unknown_cards_are_not_found_and_soon_stop_the_kiosk(
             answer = await http.post("api/lookup", json={"card": card})
             assert answer.status_code == 404
             assert answer.json() == {"error": "card_not_found", "message": NOT_FOUND}
-        limited = await http.post("api/lookup", json={"card": member.card_number})
+        # The limit is on unknown cards: a member's card still works at this kiosk.
+        valid = await http.post("api/lookup", json={"card": member.card_number})
+        assert valid.status_code == 200
+        limited = await http.post("api/lookup", json={"card": "00000004"})
         assert limited.status_code == 429
-        assert limited.json()["message"] == TOO_MANY
-        assert 1 <= int(limited.headers["Retry-After"]) <= 600
-        # Another kiosk has its own limit.
-        elsewhere = await http.post(
-            "api/lookup", json={"card": member.card_number}, headers={"X-Kiosk-Key": other}
-        )
-        assert elsewhere.status_code == 200
-        clock.advance(minutes=10, seconds=1)
+        assert limited.json()["error"] == "unknown_cards_limited"
+        # The real wait (the 10-minute window), not "a minute".
+        assert limited.json()["message"] == TOO_MANY_UNKNOWN.format(minutes=10)
+        assert 540 < int(limited.headers["Retry-After"]) <= 600
         assert (
             await http.post("api/lookup", json={"card": member.card_number})
         ).status_code == 200
+        # Another kiosk has its own limit.
+        elsewhere = await http.post(
+            "api/lookup", json={"card": "00000005"}, headers={"X-Kiosk-Key": other}
+        )
+        assert elsewhere.status_code == 404
+        clock.advance(minutes=7)
+        later = await http.post("api/lookup", json={"card": "00000006"})
+        assert later.json()["message"] == TOO_MANY_UNKNOWN.format(minutes=3)
+        clock.advance(minutes=3, seconds=1)
+        assert (await http.post("api/lookup", json={"card": "00000007"})).status_code == 404
 
 
 async def test_every_lookup_counts_toward_the_kiosk_limit(
@@ -177,9 +188,9 @@ async def test_every_lookup_counts_toward_the_kiosk_limit(
         for _ in range(3):
             ok = await http.post("api/lookup", json={"card": member.card_number})
             assert ok.status_code == 200
-        assert (
-            await http.post("api/lookup", json={"card": member.card_number})
-        ).status_code == 429
+        limited = await http.post("api/lookup", json={"card": member.card_number})
+        assert limited.status_code == 429
+        assert limited.json()["message"] == "Too many tries. Please wait 1 minute and try again."
         assert (await http.post("api/join", json={"contact": "+12025550199"})).status_code == 429
         clock.advance(seconds=61)
         assert (

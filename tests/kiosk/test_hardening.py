@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from decimal import Decimal
 
 import httpx
 import pytest
 
-from bot.kiosk.api import KEY_HEADER
-from tests.kiosk.conftest import STAFF_PIN, KioskServer, MovableClock
+from bot.kiosk.api import KEY_HEADER, STAFF_HEADER
+from bot.sandbox.clienttoolbox import demo
+from tests.kiosk.conftest import STAFF_PIN, KioskServer, MovableClock, SandboxMember, points_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -42,3 +44,76 @@ async def test_a_parallel_burst_of_pin_guesses_gets_no_more_checks_than_the_lock
     clock.advance(minutes=5, seconds=1)
     async with kiosk_server.client(key) as http:
         assert (await http.post("api/staff/unlock", json={"pin": STAFF_PIN})).status_code == 200
+
+
+async def test_amounts_in_other_scripts_digits_are_refused_and_not_recorded(
+    kiosk_server: KioskServer, member: SandboxMember
+) -> None:
+    key = await kiosk_server.add_kiosk()
+    async with kiosk_server.client(key) as http:
+        visit = (await http.post("api/lookup", json={"card": member.card_number})).json()["visit"]
+        staff = (await http.post("api/staff/unlock", json={"pin": STAFF_PIN})).json()["staff"]
+        http.headers[STAFF_HEADER] = staff
+        for action, body in (
+            ("record", {"campaign_id": demo.POINTS_CAMPAIGN, "amount": "٣٠٠"}),
+            ("record", {"campaign_id": demo.POINTS_CAMPAIGN, "amount": "１２"}),
+            ("record", {"campaign_id": demo.POINTS_CAMPAIGN, "amount": "1٢.50"}),
+            ("redeem", {"campaign_id": demo.POINTS_CAMPAIGN, "amount": "३"}),
+            (
+                "record",
+                {"campaign_id": demo.BUYX_CAMPAIGN, "item": demo.COFFEES_ITEM, "quantity": "٣"},
+            ),
+        ):
+            answer = await http.post(f"api/staff/{action}", json={"visit": visit, **body})
+            assert answer.status_code == 422, body
+            assert answer.json() == {
+                "error": "invalid_digits",
+                "message": "Please type the amount with the digits 0 to 9.",
+            }
+            russian = await http.post(
+                f"api/staff/{action}",
+                json={"visit": visit, **body},
+                headers={"X-Kiosk-Language": "ru"},
+            )
+            assert russian.json()["message"] == "Введите сумму цифрами от 0 до 9."
+    assert await points_of(kiosk_server.backend, member.code) == Decimal(450)
+    assert [a.outcome for a in await kiosk_server.kiosks.actions()] == ["unlocked"]
+
+
+async def test_json_nested_thousands_deep_is_a_clean_400(kiosk_server: KioskServer) -> None:
+    key = await kiosk_server.add_kiosk()
+    deep = "[" * 8000 + "]" * 8000
+    async with kiosk_server.client(key) as http:
+        for path in ("api/lookup", "api/pair", "api/staff/unlock"):
+            answer = await http.post(
+                path, content=deep, headers={"Content-Type": "application/json"}
+            )
+            assert answer.status_code == 400, (path, answer.text)
+            assert answer.json()["error"] == "bad_request"
+        nested_object = '{"card": ' + "[" * 8000 + "]" * 8000 + "}"
+        answer = await http.post(
+            "api/lookup", content=nested_object, headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 400
+
+
+async def test_the_staff_receipt_comes_in_every_kiosk_language(
+    kiosk_server: KioskServer, member: SandboxMember
+) -> None:
+    key = await kiosk_server.add_kiosk()
+    async with kiosk_server.client(key) as http:
+        visit = (await http.post("api/lookup", json={"card": member.card_number})).json()["visit"]
+        staff = (await http.post("api/staff/unlock", json={"pin": STAFF_PIN})).json()["staff"]
+        bought = await http.post(
+            "api/staff/record",
+            json={"visit": visit, "campaign_id": demo.POINTS_CAMPAIGN, "amount": "1.00"},
+            headers={STAFF_HEADER: staff},
+        )
+    assert bought.status_code == 200, bought.text
+    receipts = bought.json()["receipts"]
+    assert set(receipts) == {"en", "ru", "es"}
+    assert receipts["en"] == bought.json()["receipt"]
+    assert receipts["en"]["text"].startswith("Widget Rewards · +100 points")
+    assert "+100 баллов" in receipts["ru"]["text"]
+    assert receipts["ru"]["transaction"].startswith("Операция ")
+    assert "+100 puntos" in receipts["es"]["text"]

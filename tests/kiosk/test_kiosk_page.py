@@ -3,6 +3,7 @@ walk-in join, staff mode, an unpaired browser and the limits, against the sandbo
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, Playwright, ViewportSize, expect
+from playwright.async_api import Browser, Page, Playwright, Route, ViewportSize, expect
 
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.sandbox.clienttoolbox import demo
@@ -130,6 +131,31 @@ async def test_a_usb_scanner_and_a_typed_number_show_the_member(
     assert page_errors(page) == []
 
 
+async def test_a_scan_before_the_idle_screen_is_ready_is_kept_and_looked_up(
+    kiosk_server: KioskServer, member: SandboxMember, browser: Browser
+) -> None:
+    page = await new_page(browser, kiosk_server, LANDSCAPE)
+    asked, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_session(route: Route) -> None:
+        asked.set()
+        await release.wait()
+        await route.continue_()
+
+    await page.route("**/api/session", slow_session)
+    added = await kiosk_server.context.pairing.add("Main Street", pin="2468")
+    await page.goto(f"{kiosk_server.page_url}#pair={added.pairing_code}")
+    await asyncio.wait_for(asked.wait(), 15)
+    # The scanner fires while the page still waits for its session: nothing is on screen yet.
+    await expect(page.locator("#screen-idle")).to_be_hidden()
+    await type_on_scanner(page, member.card_number)
+    release.set()
+    await expect(page.locator("#member-greeting")).to_have_text("Hi, Jane!")
+    await page.get_by_role("button", name="Done").click()
+    await member_gone(page, member)
+    assert page_errors(page) == []
+
+
 async def test_unknown_cards_are_not_found_until_the_limit_bites(
     kiosk_server: KioskServer, member: SandboxMember, browser: Browser
 ) -> None:
@@ -141,8 +167,14 @@ async def test_unknown_cards_are_not_found_until_the_limit_bites(
         await expect(message).to_have_text("Card not found. Please check the number or ask staff.")
         await page.evaluate("() => { document.getElementById('idle-message').textContent = ''; }")
     await screenshot(page, "idle-card-not-found")
+    # A member's card still works; the next unknown card is refused with the real wait.
     await type_on_scanner(page, member.card_number)
-    await expect(message).to_have_text("Too many tries. Please wait a minute and try again.")
+    await expect(page.locator("#member-greeting")).to_have_text("Hi, Jane!")
+    await page.get_by_role("button", name="Done").click()
+    await type_on_scanner(page, "00000004")
+    await expect(message).to_have_text(
+        "Too many unknown cards. Please ask staff, or try another card in 10 minutes."
+    )
     await expect(page.locator("#screen-member")).to_be_hidden()
     await screenshot(page, "idle-rate-limited")
     assert page_errors(page) == []
@@ -180,9 +212,13 @@ async def test_a_walk_in_joins_and_gets_a_card_qr_that_scans(
     assert kiosk_server.links is not None
     link = await kiosk_server.links.get(claim.removeprefix(TELEGRAM_LINK))
     assert link is not None and link.member_code == created.code
+    grouped = " ".join(created.card_number[i : i + 4] for i in range(0, 12, 4))
+    assert await page.locator("#joined-card").get_attribute("alt") == "Welcome! Here is your card"
     await page.get_by_role("button", name="Done").click()
     await expect(page.locator("#screen-idle")).to_be_visible()
-    assert created.card_number not in await page.content()
+    html = await page.content()
+    assert created.card_number not in html and grouped not in html
+    assert await page.locator("#joined-card").get_attribute("alt") == ""
     assert page_errors(page) == []
 
 
@@ -228,6 +264,12 @@ async def test_staff_record_a_purchase_and_redeem_a_reward(
         re.compile(r"^Transaction \d+$")
     )
     await screenshot(page, "staff-mode")
+    # The receipt line follows the language switch, like the rest of the screen.
+    await page.get_by_role("button", name="Русский").click()
+    await expect(page.locator("#receipt-text")).to_contain_text("−500 баллов")
+    await expect(page.locator("#receipt-transaction")).to_have_text(re.compile(r"^Операция \d+$"))
+    await page.get_by_role("button", name="English").click()
+    await expect(page.locator("#receipt-text")).to_contain_text("−500 points")
 
     await page.get_by_role("button", name="Done").click()
     await expect(page.locator("#screen-idle")).to_be_visible()

@@ -30,6 +30,9 @@
     scanTimer: null,
     lastScan: { text: "", at: 0 },
     scanner: { buffer: "", at: 0 },
+    // A card scanned before the idle screen was ready, looked up once it is.
+    pendingScan: null,
+    receipts: null,
     joinMode: "phone",
     amountAction: null,
   };
@@ -111,6 +114,7 @@
     }
     $("staff-toggle").textContent = state.staff ? word("lock") : word("staff");
     renderJoinKeypad();
+    renderReceipt();
     updateCountdown();
   }
 
@@ -132,8 +136,14 @@
     }
     if (name === "idle") {
       startCamera();
+      if (state.pendingScan) {
+        const card = state.pendingScan;
+        state.pendingScan = null;
+        lookUp(card);
+      }
     } else {
       stopCamera();
+      if (name === "pairing") state.pendingScan = null;
     }
     const timeouts = { member: 1, joined: 2, entry: 1, join: 3 };
     const labels = { member: $("member-countdown"), joined: $("joined-countdown") };
@@ -195,6 +205,7 @@
     state.visit = null;
     state.staff = null;
     state.amountAction = null;
+    state.receipts = null;
     $("balances").replaceChildren();
     $("member-greeting").textContent = "";
     $("member-contact").textContent = "";
@@ -204,6 +215,7 @@
     $("screen-member").classList.remove("staff");
     $("staff-badge").hidden = true;
     $("joined-card").removeAttribute("src");
+    $("joined-card").alt = "";
     $("joined-claim-qr").removeAttribute("src");
     $("joined-number").textContent = "";
     $("joined-claim").hidden = true;
@@ -484,15 +496,24 @@
     const answer = await api("POST", `api/staff/${kind}`, { visit: state.visit, ...payload }, true);
     if (answer.ok) {
       setMessage("member-message", "");
-      $("receipt-transaction").textContent = answer.data.receipt.transaction;
-      $("receipt-text").textContent = answer.data.receipt.text;
-      $("receipt").hidden = false;
+      state.receipts = answer.data.receipts || { [state.language]: answer.data.receipt };
+      renderReceipt(answer.data.receipt);
       await refreshMember();
       return answer;
     }
     if (answer.data.error === "staff_only") setStaff(null);
     if (answer.status !== 422) setMessage("member-message", answer.data.message);
     return answer;
+  }
+
+  // The last staff action's receipt, in the page's current language.
+  function renderReceipt(fallback) {
+    if (!state.receipts) return;
+    const receipt = state.receipts[state.language] || fallback;
+    if (!receipt) return;
+    $("receipt-transaction").textContent = receipt.transaction;
+    $("receipt-text").textContent = receipt.text;
+    $("receipt").hidden = false;
   }
 
   // ------------------------------------------------------------------ walk-in join
@@ -515,7 +536,8 @@
     clearMessages();
     $("join-input").value = "";
     $("joined-card").src = answer.data.card_image;
-    $("joined-card").alt = answer.data.card_number;
+    // The number is on the screen as text (cleared on "Done"); the image says what it is.
+    $("joined-card").alt = word("welcome_card");
     $("joined-number").textContent = answer.data.card_number;
     if (answer.data.claim_qr) {
       $("joined-claim-qr").src = answer.data.claim_qr;
@@ -654,7 +676,10 @@
       }
       return;
     }
-    if (state.screen !== "idle" && state.screen !== "member") return;
+    // Before the first screen is up (words and session still loading) a scanner's keys are
+    // kept, and a card ended with Enter is looked up once the idle screen is ready.
+    const starting = state.screen === null;
+    if (state.screen !== "idle" && state.screen !== "member" && !starting) return;
     const now = Date.now();
     if (now - state.scanner.at > SCANNER_GAP_MS) state.scanner.buffer = "";
     state.scanner.at = now;
@@ -663,7 +688,8 @@
       state.scanner.buffer = "";
       if (card.length >= 4) {
         event.preventDefault();
-        lookUp(card);
+        if (starting) state.pendingScan = card;
+        else lookUp(card);
       }
       return;
     }
