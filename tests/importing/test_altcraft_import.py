@@ -3,6 +3,7 @@ its per-row codes and the split."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from bot.sandbox.altcraft import STORE, create_app, demo
 from bot.sandbox.faults import Handler
 from bot.sandbox.runner import serve
 from tests.importing.conftest import FAST, ImportRun, altcraft_settings
-from tests.importing.exports import read_report, write_csv
+from tests.importing.exports import member_phone, read_report, write_csv
 
 SEED_004 = (
     "E-mail,First name\n"
@@ -107,3 +108,49 @@ async def test_more_than_ten_thousand_members_go_in_requests_of_ten_thousand(
     assert dict(summary.counts) == {"created": PROFILES}
     last = await client.find_member_by_email(f"p{PROFILES - 1}@split.example.com")
     assert last is not None
+
+
+FRESH = 600
+
+
+@pytest.mark.slow
+async def test_a_fresh_members_file_creates_every_profile_findable_by_card(
+    altcraft_client: AltcraftClient, run_import: ImportRun, tmp_path: Path
+) -> None:
+    header = ["Card", "First name", "E-mail", "Phone number"]
+    good = [
+        [
+            f"55{number:08d}",
+            f"Fresh{number}",
+            f"fresh{number}@altcraft.example.com",
+            member_phone(number),
+        ]
+        for number in range(FRESH)
+    ]
+    bad = [
+        ["5599999901", "Bad mail", "fresh-bad@", ""],
+        ["", "Nobody", "", ""],
+        [good[7][0], "Same card", "other@altcraft.example.com", ""],
+    ]
+    path = write_csv(tmp_path / "fresh.csv", header, [*good[:300], *bad, *good[300:]])
+    sender = BackendMembers(altcraft_client, [])
+
+    dry = await run_import(ImportKind.MEMBERS, path, sender, platform="altcraft", dry_run=True)
+    dry_report = read_report(tmp_path / "fresh.report.csv")
+    summary = await run_import(ImportKind.MEMBERS, path, sender, platform="altcraft")
+
+    assert dry.counts["valid"] == FRESH and dry.counts["invalid"] == 3
+    assert dict(dry.previews) == {"a new profile would be created": FRESH}
+    duplicate = next(row for row in dry_report if row["line"] == "304")
+    assert "is already on line 9" in duplicate["message"]
+    assert dict(summary.counts) == {"created": FRESH, "invalid": 3}
+    semaphore = asyncio.Semaphore(8)
+
+    async def by_card(row: list[str]) -> tuple[str, str]:
+        async with semaphore:
+            member = await altcraft_client.find_member_by_card(row[0])
+        assert member is not None, row
+        return member.email, member.first_name
+
+    found = await asyncio.gather(*(by_card(row) for row in good))
+    assert found == [(row[2], row[1]) for row in good]
