@@ -465,4 +465,35 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=9,
+        name="when each birthday greeting went out",
+        statements=(
+            # NULL: claimed but not (yet) sent; a greeting whose sender died is sent again.
+            "ALTER TABLE birthday_treats ADD COLUMN greeted_at TEXT",
+        ),
+    ),
+    Migration(
+        version=10,
+        name="card images: Telegram's file_id only, no rendered PNGs in the database",
+        statements=(
+            # A PNG is rendered again when needed; only rows with a file_id are worth keeping.
+            """
+            CREATE TABLE card_images_v3 (
+                bot_id INTEGER NOT NULL,
+                card_number TEXT NOT NULL,
+                file_id TEXT NOT NULL,
+                file_id_at TEXT NOT NULL,
+                PRIMARY KEY (bot_id, card_number)
+            )
+            """,
+            """
+            INSERT INTO card_images_v3 (bot_id, card_number, file_id, file_id_at)
+            SELECT bot_id, card_number, file_id, COALESCE(file_id_at, png_at, '')
+            FROM card_images WHERE file_id IS NOT NULL
+            """,
+            "DROP TABLE card_images",
+            "ALTER TABLE card_images_v3 RENAME TO card_images",
+        ),
+    ),
 )

@@ -245,27 +245,34 @@ async def test_card_file_ids_are_per_bot(database: Database) -> None:
     assert await cards.get_file_id(OTHER_BOT, "4000") == "AgAD-other-bot"
 
 
-async def test_rendered_png_is_kept_and_outlives_a_rejected_file_id(database: Database) -> None:
-    cards = CardImages(database)
+async def test_rendered_pngs_stay_in_memory_and_out_of_the_database(
+    database: Database,
+) -> None:
+    cards = CardImages(database, recent_pngs=2)
     assert await cards.get_png(BOT, "4000") is None
     await cards.put_png(BOT, "4000", PNG)
     await cards.remember_file_id(BOT, "4000", "AgAD-1")
     assert await cards.get_png(BOT, "4000") == PNG
+    columns = {row["name"] for row in await database.fetch_all("PRAGMA table_info(card_images)")}
+    assert columns == {"bot_id", "card_number", "file_id", "file_id_at"}
+    # Another process (or this one after a restart) renders again.
+    assert await CardImages(database).get_png(BOT, "4000") is None
+    assert await CardImages(database).get_file_id(BOT, "4000") == "AgAD-1"
 
     await cards.forget_file_id(BOT, "4000")
     assert await cards.get_file_id(BOT, "4000") is None
     assert await cards.get_png(BOT, "4000") == PNG
 
-    await cards.remember_file_id(BOT, "4000", "AgAD-2")
-    await cards.put_png(BOT, "4000", PNG)
-    assert await cards.get_file_id(BOT, "4000") == "AgAD-2"
-
-    await cards.put_png(BOT, "4000", PNG + b" redesigned")
-    assert await cards.get_file_id(BOT, "4000") is None
-    assert await cards.get_png(BOT, "4000") == PNG + b" redesigned"
-
-    assert await cards.forget_card("4000") == 1
+    # Only the latest few renders are held.
+    await cards.put_png(BOT, "4001", PNG + b"1")
+    await cards.put_png(BOT, "4002", PNG + b"2")
     assert await cards.get_png(BOT, "4000") is None
+    assert await cards.get_png(BOT, "4002") == PNG + b"2"
+
+    await cards.remember_file_id(BOT, "4002", "AgAD-2")
+    assert await cards.forget_card("4002") == 1
+    assert await cards.get_png(BOT, "4002") is None
+    assert await cards.get_file_id(BOT, "4002") is None
 
 
 async def test_email_code_lifecycle(database: Database, clock: FakeClock) -> None:
