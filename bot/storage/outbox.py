@@ -3,22 +3,69 @@
 A message is queued under an idempotency key (queuing the same key again changes nothing),
 claimed for one sender at a time (``sending`` with a lease), then marked ``sent`` or queued
 again for later (a flood wait, a network failure). One chat's messages go out in the order
-they were queued. A claim whose lease ran out (the process died mid-send) is queued again
-and flagged ``in_doubt``: Telegram may or may not have delivered it, and offers no way to ask.
+they were queued.
+
+Telegram offers no way to ask whether a message arrived, so the moment it answers, the
+message's id is appended to ``SentJournal`` (a plain file, written without waiting for the
+database, which may be busy with other work): a process killed before the database recorded
+the send still leaves the proof, and the message is not sent again. A claim whose lease ran
+out with no such proof (killed before Telegram answered) is queued again and flagged
+``in_doubt``: Telegram may or may not have shown it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bot.storage.database import Database
+from bot.storage.database import MEMORY, Database
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
 KEEP_SENT = dt.timedelta(days=30)
+JOURNAL_SUFFIX = ".outbox-sent"
+
+
+class SentJournal:
+    """Ids of outbox messages Telegram has taken, one per line, appended synchronously (an
+    append of a few bytes survives the process being killed). ``None`` path: kept nowhere."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def record(self, message_id: int) -> None:
+        if self.path is None:
+            return
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(self._fd, b"%d\n" % message_id)
+
+    def read(self) -> set[int]:
+        return self.snapshot()[1]
+
+    def snapshot(self) -> tuple[int, set[int]]:
+        """The file's size and the ids in it."""
+        if self.path is None or not self.path.exists():
+            return 0, set()
+        content = self.path.read_bytes()
+        return len(content), {int(line) for line in content.split() if line.isdigit()}
+
+    def clear_if_size(self, size: int) -> bool:
+        """Empty the file if nothing was appended since it had ``size`` bytes."""
+        if self.path is None or not self.path.exists() or self.path.stat().st_size != size:
+            return False
+        os.truncate(self.path, 0)
+        return True
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +103,8 @@ class OutboxRepository:
     def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
         self._database = database
         self._clock = clock
+        path = None if database.path == MEMORY else Path(database.path + JOURNAL_SUFFIX)
+        self.journal = SentJournal(path)
 
     async def put(
         self, key: str, chat_id: int, kind: str, payload: dict[str, Any]
@@ -101,11 +150,23 @@ class OutboxRepository:
         """
         now = self._clock()
         async with self._database.transaction() as tx:
-            await tx.execute(
-                "UPDATE outbox SET state = 'queued', in_doubt = 1 "
-                "WHERE state = 'sending' AND next_attempt_at <= ?",
+            expired = await tx.fetch_all(
+                "SELECT id FROM outbox WHERE state = 'sending' AND next_attempt_at <= ?",
                 (to_text(now),),
             )
+            if expired:
+                proven = self.journal.read()
+                for row in expired:
+                    if row["id"] in proven:
+                        await tx.execute(
+                            "UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ?",
+                            (to_text(now), row["id"]),
+                        )
+                    else:
+                        await tx.execute(
+                            "UPDATE outbox SET state = 'queued', in_doubt = 1 WHERE id = ?",
+                            (row["id"],),
+                        )
             rows = await tx.fetch_all(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
                 "next_attempt_at = ? WHERE id IN (SELECT id FROM outbox AS first "
@@ -146,6 +207,24 @@ class OutboxRepository:
             "UPDATE outbox SET state = 'failed', error = ? WHERE id = ?",
             (error[:1000], message_id),
         )
+
+    async def compact_journal(self) -> bool:
+        """Empty the sent journal once none of its ids is needed as proof any more (no
+        message it names is still being sent); True if it was emptied."""
+        size, ids = self.journal.snapshot()
+        if not ids:
+            return False
+        listed = sorted(ids)
+        for start in range(0, len(listed), 500):
+            chunk = listed[start : start + 500]
+            row = await self._database.fetch_one(
+                "SELECT count(*) FROM outbox WHERE state = 'sending' "
+                f"AND id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            if row is not None and row[0]:
+                return False
+        return self.journal.clear_if_size(size)
 
     async def all(self) -> list[OutboxMessage]:
         rows = await self._database.fetch_all("SELECT * FROM outbox ORDER BY id")

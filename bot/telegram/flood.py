@@ -25,9 +25,9 @@ MAX_RETRIES = 3
 MAX_WAIT = 60.0
 """A longer ``retry_after`` fails at once: holding a member's chat that long helps nobody."""
 
-caller_waits: ContextVar[bool] = ContextVar("flood_caller_waits", default=False)
-"""Set by a caller that schedules its own retry after ``retry_after`` (the outbox): its calls
-get the 429 at once instead of holding the call while waiting."""
+outbox_call: ContextVar[Callable[[], object] | None] = ContextVar("outbox_call", default=None)
+"""Set by the outbox around a send: the 429 comes back at once (the outbox schedules the retry
+itself, however long), and the callback runs the moment Telegram has taken the message."""
 
 
 class FloodControl(BaseRequestMiddleware):
@@ -52,8 +52,11 @@ class FloodControl(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if caller_waits.get():
-            return await make_request(bot, method)
+        taken = outbox_call.get()
+        if taken is not None:
+            response = await make_request(bot, method)
+            taken()
+            return response
         retries = 0
         while True:
             try:

@@ -38,7 +38,7 @@ from bot.storage.cards import CardImages
 from bot.storage.outbox import OutboxMessage, OutboxRepository
 from bot.storage.timestamps import Clock, utc_now
 from bot.telegram.card_delivery import send_card
-from bot.telegram.flood import caller_waits
+from bot.telegram.flood import outbox_call
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ MAX_FAILURES = 12
 """Failures other than flood waits after which a message is given up (about an hour)."""
 SENDING_AT_ONCE = 16
 IDLE_CHECK_SECONDS = 5.0
+COMPACT_SECONDS = 60.0
+"""How often an idle sender empties the sent journal of ids no longer needed."""
 """How often an idle sender looks for work queued by another process."""
 
 
@@ -178,7 +180,7 @@ class Outbox:
     async def send(self, bot: Bot, message: OutboxMessage) -> bool:
         """Send a claimed message; record the outcome. True if Telegram took it."""
         await self._pace.wait_turn(message.chat_id)
-        token = caller_waits.set(True)
+        token = outbox_call.set(lambda: self.repository.journal.record(message.id))
         try:
             sent = await self._call(bot, message)
         except TelegramRetryAfter as exc:
@@ -201,7 +203,7 @@ class Outbox:
             await self._failed(message, exc, in_doubt=True)
             return False
         finally:
-            caller_waits.reset(token)
+            outbox_call.reset(token)
         await self.repository.mark_sent(message.id, sent.message_id)
         return True
 
@@ -273,6 +275,7 @@ class OutboxSender:
         repository = self._outbox.repository
         with suppress(Exception):
             await repository.forget_old()
+        compacted_at = 0.0
         while not self._stopping:
             self._outbox.wake.clear()
             claimed: list[OutboxMessage] = []
@@ -287,6 +290,9 @@ class OutboxSender:
                 if claimed and len(claimed) == free:
                     await asyncio.sleep(0)
                     continue
+                if not self._sending and time.monotonic() - compacted_at > COMPACT_SECONDS:
+                    compacted_at = time.monotonic()
+                    await repository.compact_journal()
                 wait = IDLE_CHECK_SECONDS
                 due = await repository.next_due()
                 if due is not None:

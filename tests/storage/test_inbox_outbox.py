@@ -140,3 +140,25 @@ async def test_a_send_cut_off_by_a_crash_comes_back_in_doubt(
     clock.advance(seconds=46)
     [again] = await outbox.claim_due(10, LEASE)
     assert again.id == claimed.id and again.in_doubt and again.attempts == 2
+
+
+async def test_a_send_telegram_took_before_the_crash_is_not_sent_again(
+    database: Database, clock: FakeClock
+) -> None:
+    outbox = OutboxRepository(database, clock=clock)
+    await outbox.put("took", 1, "text", {})
+    await outbox.put("lost", 2, "text", {})
+    took, lost = await outbox.claim_due(10, LEASE)
+    # Telegram answered for the first; the process died before the database recorded it.
+    outbox.journal.record(took.id)
+    clock.advance(seconds=46)
+    restarted = OutboxRepository(database, clock=clock)
+    [again] = await restarted.claim_due(10, LEASE)
+    assert again.id == lost.id and again.in_doubt
+    assert (await restarted.get("took")).state == "sent"  # type: ignore[union-attr]
+    # Once nothing it names is still being sent, the journal is emptied.
+    restarted.journal.record(again.id)  # taken by Telegram, not yet recorded
+    assert not await restarted.compact_journal()
+    await restarted.mark_sent(again.id, 9)
+    assert await restarted.compact_journal()
+    assert restarted.journal.read() == set()
