@@ -18,7 +18,18 @@ from tests.telegram.fake_telegram import BOT_USER
 PHONE = "+12025550143"
 _ids = itertools.count(900_000)
 
-MEMBER_COMMANDS = ("/profile", "/card", "/balance", "/history", "/start", "/forget", "/help")
+MEMBER_COMMANDS = (
+    "/profile",
+    "/card",
+    "/balance",
+    "/history",
+    "/invite",
+    "/email",
+    "/language",
+    "/start",
+    "/forget",
+    "/help",
+)
 MEMBER_BUTTON_PRESSES = (
     "bal",
     "hist:0",
@@ -31,6 +42,9 @@ MEMBER_BUTTON_PRESSES = (
     "prof:email",
     "forget_ask",
     "forget:1",
+    "retry:invite",
+    "lang:ru",
+    "code",
 )
 
 
