@@ -31,6 +31,7 @@ SMTP_USER = "mailer@shop.example"
 SMTP_PASSWORD = "Sm7p-Pa55word!"
 REDIS_PASSWORD = "r3dis-Pa55word"
 PHONE = "+12025550143"
+MALFORMED_TOKEN = "98765 4321:AAHmalformedButSecretPart"
 
 
 class EchoingSmtpServer:
@@ -91,6 +92,8 @@ def forbidden() -> list[str]:
     return [
         TOKEN,
         TOKEN.partition(":")[2],
+        MALFORMED_TOKEN,
+        "AAHmalformedButSecretPart",
         SMTP_PASSWORD,
         base64.b64encode(SMTP_PASSWORD.encode()).decode(),
         base64.b64encode(plain).decode(),
@@ -106,6 +109,7 @@ async def test_the_debug_log_holds_no_secret_and_no_phone(
     smtp_port: int,
     redis_url: str,
     restored_logging: None,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with_password = redis_url.replace("redis://", f"redis://:{REDIS_PASSWORD}@")
@@ -172,10 +176,18 @@ async def test_the_debug_log_holds_no_secret_and_no_phone(
     logging.getLogger("redis.connection").debug("Connecting to %s", with_password)
     # A library quoting a Bot API URL.
     logging.getLogger("aiohttp.client").debug("GET https://api.telegram.org/bot%s/getMe", TOKEN)
+    # A malformed token: `run` ends with one line naming BOT_TOKEN, the token in no line.
+    _without_bot_settings(monkeypatch, tmp_path)
+    monkeypatch.setenv("BOT_TOKEN", MALFORMED_TOKEN)
+    with pytest.raises(SystemExit):
+        main(["run"])
 
     logged = capsys.readouterr().err
     assert "DEBUG" in logged and "Sending the code failed" in logged, logged
     assert "redis.connection" in logged and "api.telegram.org/bot***" in logged
+    assert "bot_token (env BOT_TOKEN): is not a bot token" in logged
+    # The only traceback is the one this test logged on purpose (the SMTP failure).
+    assert logged.count("Traceback (most recent call last)") == 1
     leaked = [secret for secret in forbidden() if secret in logged]
     assert leaked == [], logged
 
