@@ -236,7 +236,7 @@ async def run_import(args: argparse.Namespace, settings: Settings, console: Cons
 async def _import(
     prepared: PreparedFile, args: argparse.Namespace, settings: Settings, console: Console
 ) -> int:
-    from bot.importing.csv_source import SourceIdentity
+    from bot.importing.csv_source import SourceIdentity, estimate_rows
     from bot.importing.report import ImportProgress
     from bot.importing.runner import (
         ImportConflict,
@@ -293,7 +293,7 @@ async def _import(
                 forgotten = [await checkpoints.discard(record.key) for record in earlier]
                 if any(forgotten) or await checkpoints.discard(key):
                     notes.append("earlier runs of this import were forgotten (--restart)")
-            with ImportProgress(prepared.size, console=console) as progress:
+            with ImportProgress(estimate_rows(prepared.path), console=console) as progress:
                 importer = Importer(
                     plan, sender, checkpoints, progress=progress, reconciler=reconciler
                 )

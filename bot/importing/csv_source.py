@@ -136,6 +136,36 @@ def sniff(path: Path, encoding: str = "auto", delimiter: str | None = None) -> S
     return SourceFormat(chosen_encoding, detect_delimiter(text))
 
 
+def estimate_rows(path: Path) -> int:
+    """About how many data rows the file holds (its line breaks, less the header), read in
+    blocks without decoding: the progress bar's total before the rows are read."""
+    breaks = 0
+    last = b"\n"
+    with path.open("rb") as raw:
+        while block := raw.read(1 << 20):
+            breaks += block.count(b"\n")
+            last = block[-1:]
+    lines = breaks + (0 if last == b"\n" else 1)
+    return max(lines - 1, 0)
+
+
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "cp1252": "Windows-1252 (cp1252)"}
+
+
+def _first_undecodable(path: Path, encoding: str) -> tuple[int, str] | None:
+    """The first physical line of ``path`` that does not decode, with the reason."""
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    with path.open("rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            if number == 1 and codec == "utf-8":
+                line = line.removeprefix(codecs.BOM_UTF8)
+            try:
+                line.decode(codec)
+            except UnicodeDecodeError as exc:
+                return number, exc.reason
+    return None
+
+
 class CsvSource:
     """Header and records of one CSV file, read lazily; use as a context manager."""
 
@@ -171,10 +201,14 @@ class CsvSource:
         except StopIteration:
             return None
         except UnicodeDecodeError as exc:
+            # The decoder reads ahead of the CSV reader: find the line that really fails.
+            found = _first_undecodable(self.path, self.format.encoding)
+            line, reason = found if found else (self._reader.line_num + 1, exc.reason)
+            name = _ENCODING_NAMES.get(self.format.encoding, self.format.encoding)
+            other = "cp1252" if self.format.encoding == "utf-8-sig" else "utf-8"
             raise SourceError(
-                f"the file is not valid {self.format.encoding} near line "
-                f"{self._reader.line_num + 1} ({exc.reason}); pass --encoding cp1252 "
-                "(or utf-8) to say how it was saved"
+                f"the file is not valid {name}: line {line} does not decode ({reason}); pass "
+                f"--encoding {other} (or auto) to say how it was saved"
             ) from None
         except csv.Error as exc:
             raise SourceError(f"line {self._reader.line_num}: {exc}") from None

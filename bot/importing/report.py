@@ -162,11 +162,13 @@ class _RowsColumn(ProgressColumn):
 
 
 class ImportProgress:
-    """A rich progress bar over the file's bytes (for time left) showing rows and rows/s;
+    """A rich progress bar over the file's rows (an estimate from its line count, corrected as
+    rows are settled) showing rows and rows/s, and the time left at the rate rows are settled;
     silent when the output is not a terminal."""
 
-    def __init__(self, total_bytes: int, *, console: Console | None = None) -> None:
+    def __init__(self, total_rows: int, *, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
+        self._total = max(total_rows, 1)
         self._progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -179,7 +181,7 @@ class ImportProgress:
             disable=not self.console.is_terminal,
             transient=False,
         )
-        self._task = self._progress.add_task("importing", total=max(total_bytes, 1), rows=0)
+        self._task = self._progress.add_task("importing", total=self._total, rows=0)
 
     def __enter__(self) -> ImportProgress:
         self._progress.start()
@@ -188,5 +190,15 @@ class ImportProgress:
     def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
-    def update(self, *, rows: int, bytes_done: int) -> None:
-        self._progress.update(self._task, completed=bytes_done, rows=rows)
+    def update(self, *, rows: int) -> None:
+        """``rows`` of the file are settled (sent and answered, or settled by an earlier run)."""
+        if rows >= self._total:
+            # More rows than lines counted at the start cannot be, unless cells hold line
+            # breaks the other way round; never show the end before it is reached.
+            self._total = rows + 1
+        self._progress.update(self._task, completed=rows, total=self._total, rows=rows)
+
+    def finish(self, rows: int) -> None:
+        """Every row is settled: the bar ends at 100% with nothing left."""
+        self._total = max(rows, 1)
+        self._progress.update(self._task, completed=self._total, total=self._total, rows=rows)

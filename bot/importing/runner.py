@@ -346,7 +346,7 @@ class Importer:
         in_doubt: _Ranges,
         writer: ReportWriter,
     ) -> None:
-        window: deque[tuple[int, asyncio.Task[ChunkOutcome]]] = deque()
+        window: deque[asyncio.Task[ChunkOutcome]] = deque()
         limit = 2 if self._ordered else 2 * max(1, self._plan.concurrency)
         previous: asyncio.Task[ChunkOutcome] | None = None
         try:
@@ -357,24 +357,24 @@ class Importer:
                 after = previous if self._ordered else None
                 task = asyncio.create_task(self._process(chunk, doubtful, after))
                 previous = task
-                window.append((source.bytes_read, task))
-                while window and (len(window) >= limit or window[0][1].done()):
-                    await self._confirm(*window.popleft(), writer)
+                window.append(task)
+                while window and (len(window) >= limit or window[0].done()):
+                    await self._confirm(window.popleft(), writer)
                 if self._halt:
                     break
             while window:
-                await self._confirm(*window.popleft(), writer)
+                await self._confirm(window.popleft(), writer)
         except BaseException:
             self._halt = self._halt or "stopped"
             # What is in flight may reach the platform: wait, so it is settled, not in doubt.
-            await asyncio.gather(*(task for _, task in window), return_exceptions=True)
+            await asyncio.gather(*window, return_exceptions=True)
             raise
+        if not self.summary.stopped and self._progress is not None:
+            self._progress.finish(self._records_seen)
         if not self.summary.stopped and self._record is not None and self._checkpoints:
             await self._checkpoints.finish(self._record.id, self._records_seen)
 
-    async def _confirm(
-        self, bytes_done: int, task: asyncio.Task[ChunkOutcome], writer: ReportWriter
-    ) -> None:
+    async def _confirm(self, task: asyncio.Task[ChunkOutcome], writer: ReportWriter) -> None:
         # Shielded: cancelling the import must not cut off a request already on its way.
         outcome = await asyncio.shield(task)
         if not outcome.confirmed:
@@ -387,7 +387,7 @@ class Importer:
             writer.add(outcome.lines)
             self.summary.counts.update(line.outcome for line in outcome.lines)
         if self._progress is not None:
-            self._progress.update(rows=self._rows_settled, bytes_done=bytes_done)
+            self._progress.update(rows=self._rows_settled + self.summary.resumed_records)
         if self._on_settled is not None:
             self._on_settled(outcome)
 

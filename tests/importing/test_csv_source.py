@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.importing.csv_source import CsvSource, SourceError, SourceIdentity, sniff
+from bot.importing.csv_source import (
+    CsvSource,
+    SourceError,
+    SourceIdentity,
+    estimate_rows,
+    sniff,
+)
 from tests.importing.exports import write_csv, write_members
 
 ROWS = "Card;Nombre;Correo\n1001;José;jose@example.com\n1002;Zoë;zoe@example.com\n"
@@ -122,3 +128,31 @@ def test_reading_a_large_file_keeps_memory_flat(tmp_path: Path) -> None:
 
     assert count == 50_000
     assert peak < 1_000_000
+
+
+def test_a_forced_encoding_that_fails_names_the_first_bad_line_and_the_encoding(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cp1252.csv"
+    lines = ["Card,Name"] + [f"{1000 + n},Plain{n}" for n in range(686)]
+    lines += ["1686,José", *(f"{2000 + n},Zoë{n}" for n in range(300))]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+
+    with pytest.raises(SourceError) as refused, CsvSource(path, sniff(path, "utf-8")) as source:
+        for _ in source.records():
+            pass
+
+    text = str(refused.value)
+    assert "line 688 " in text and "not valid UTF-8:" in text
+    assert "utf-8-sig" not in text and "--encoding cp1252" in text
+
+
+def test_the_row_estimate_counts_data_lines(tmp_path: Path) -> None:
+    with_end = tmp_path / "a.csv"
+    with_end.write_text("Card\n1\n2\n3\n", encoding="utf-8")
+    without_end = tmp_path / "b.csv"
+    without_end.write_text("Card\r\n1\r\n2", encoding="utf-8")
+    empty = tmp_path / "c.csv"
+    empty.write_bytes(b"")
+
+    assert [estimate_rows(path) for path in (with_end, without_end, empty)] == [3, 2, 0]

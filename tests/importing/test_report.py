@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bot.importing.csv_source import CsvSource, estimate_rows, sniff
+from bot.importing.mapping import ImportKind, guess_mapping
 from bot.importing.report import (
     ImportProgress,
     ImportSummary,
@@ -16,6 +18,8 @@ from bot.importing.report import (
     decode_lines,
     encode_lines,
 )
+from bot.importing.runner import Importer, ImportPlan
+from tests.importing.exports import write_members
 
 
 def test_the_report_has_one_line_per_row_then_the_summary(tmp_path: Path) -> None:
@@ -59,10 +63,10 @@ def test_progress_shows_rows_rate_and_time_left_on_a_terminal() -> None:
     console = Console(file=output, force_terminal=True, width=120)
 
     with ImportProgress(10_000, console=console) as progress:
-        progress.update(rows=1_500, bytes_done=2_500)
+        progress.update(rows=2_500)
 
     shown = output.getvalue()
-    assert "1,500 rows" in shown and "rows/s" in shown
+    assert "2,500 rows" in shown and "rows/s" in shown
     assert "25%" in shown and "left" in shown
 
 
@@ -70,6 +74,47 @@ def test_progress_is_silent_when_not_a_terminal() -> None:
     output = io.StringIO()
 
     with ImportProgress(10_000, console=Console(file=output)) as progress:
-        progress.update(rows=1_500, bytes_done=2_500)
+        progress.update(rows=1_500)
 
     assert output.getvalue() == ""
+
+
+class RecordedProgress(ImportProgress):
+    def __init__(self, total_rows: int) -> None:
+        super().__init__(total_rows, console=Console(file=io.StringIO()))
+        self.total = total_rows
+        self.rows: list[int] = []
+        self.finished: int | None = None
+
+    def update(self, *, rows: int) -> None:
+        self.rows.append(rows)
+        super().update(rows=rows)
+
+    def finish(self, rows: int) -> None:
+        self.finished = rows
+        super().finish(rows)
+
+
+async def test_the_progress_counts_settled_rows_not_the_bytes_read_ahead(tmp_path: Path) -> None:
+    path = write_members(tmp_path / "members.csv", 2_000)
+    source_format = sniff(path)
+    with CsvSource(path, source_format) as probe:
+        header = probe.header
+    plan = ImportPlan(
+        kind=ImportKind.MEMBERS,
+        path=path,
+        source_format=source_format,
+        mapping=guess_mapping(ImportKind.MEMBERS, header),
+        platform="clienttoolbox",
+        target="test",
+        chunk_size=100,
+        dry_run=True,
+    )
+    progress = RecordedProgress(estimate_rows(path))
+
+    with progress:
+        await Importer(plan, None, None, progress=progress).run(tmp_path / "report.csv")
+
+    assert progress.total == 2_000
+    assert progress.rows == list(range(100, 2_001, 100))
+    assert progress.finished == 2_000
