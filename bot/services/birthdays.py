@@ -4,7 +4,8 @@ configured) a bonus, once per member per year.
 The birthday is the one kept with the member link: given in the bot's profile, or read from
 the platform (``refresh``: new links first, then each link again after ``RECHECK_AFTER``).
 A treat is claimed in the database before anything is sent or paid, so restarts, replicas
-and a birthday moved to the day before or after never give a second one in the same year;
+and a birthday moved to the day before or after never give a second one in the same year (a
+greeting whose sender died between claim and send goes out on a later run that day);
 its bonus is owed under the key ``birthday:<member>:<year>`` and paid through the owed-bonus
 machinery. A 29 February birthday is kept on 28 February in other years.
 """
@@ -22,7 +23,7 @@ from bot.loyalty.errors import LoyaltyError, Unavailable
 from bot.services.catalog import CampaignCatalog
 from bot.services.enrollment import SignupBonus
 from bot.services.owed_bonuses import BonusPayer, bonus_campaign
-from bot.storage.birthdays import BirthdayBook
+from bot.storage.birthdays import BirthdayBook, BirthdayMember
 from bot.storage.bonuses import OwedBonus, OwedBonuses
 from bot.storage.links import BonusState
 from bot.storage.referrals import BonusGrant
@@ -31,7 +32,10 @@ from bot.storage.timestamps import Clock, utc_now
 log = logging.getLogger(__name__)
 
 RECHECK_AFTER = dt.timedelta(days=30)
-REFRESH_PER_RUN = 50
+REFRESH_PER_RUN = 200
+GREETING_LEASE = dt.timedelta(minutes=5)
+"""A claimed treat whose greeting has not gone out after this long is sent again: its sender
+died (a live sender finishes a greeting in seconds)."""
 
 
 @dataclass(frozen=True)
@@ -115,19 +119,31 @@ class BirthdayTreats:
     async def give_treats(self, send: Send) -> int:
         """Greet (and treat) every member whose birthday is today in the shop, once a year.
 
-        Nothing happens before ``send_from_hour``. A greeting that cannot be sent is not
-        tried again (its treat is claimed); an unpaid bonus stays owed. Returns how many
-        treats were given.
+        Nothing happens before ``send_from_hour``. A greeting whose ``send`` raised is tried
+        again on a later run that day (``send`` returns normally for a chat that can never
+        get it); an unpaid bonus stays owed. Returns how many greetings went out.
         """
         now = self.local_now()
         if now.hour < self._send_from_hour:
             return 0
         today = now.date()
-        celebrating = await self._book.celebrating(birthday_month_days(today), today.year)
-        if not celebrating:
-            return 0
-        grant = await self._grant()
+        month_days = birthday_month_days(today)
         given = 0
+        for member in await self._book.retake_ungreeted(
+            month_days, today.year, claimed_before=self._clock() - GREETING_LEASE
+        ):
+            # Its bonus was owed with the claim; the owed-bonus rounds pay it.
+            state = await self._owed.state(f"birthday:{member.member_code}:{today.year}")
+            bonus = None
+            if state is not None and state is not BonusState.FAILED and self._bonus is not None:
+                grant = await self._grant()
+                bonus = None if grant is None else await self._described(grant)
+            pending = state in (BonusState.SENDING, BonusState.DOUBT)
+            given += await self._greet(send, member, today.year, bonus, pending)
+        celebrating = await self._book.celebrating(month_days, today.year)
+        if not celebrating:
+            return given
+        grant = await self._grant()
         for member in celebrating:
             claimed, owed = await self._book.claim_treat(
                 member.member_code, today.year, member.birthday, grant
@@ -135,21 +151,33 @@ class BirthdayTreats:
             if not claimed:
                 continue
             bonus, pending = await self._pay(owed)
-            greeting = BirthdayGreeting(
-                telegram_user_id=member.telegram_user_id,
-                member_code=member.member_code,
-                year=today.year,
-                first_name=member.first_name,
-                language=member.language,
-                bonus=bonus,
-                bonus_pending=pending,
-            )
-            given += 1
-            try:
-                await send(greeting)
-            except Exception:
-                log.exception("Birthday greeting of member %s not sent", member.member_code)
+            given += await self._greet(send, member, today.year, bonus, pending)
         return given
+
+    async def _greet(
+        self,
+        send: Send,
+        member: BirthdayMember,
+        year: int,
+        bonus: SignupBonus | None,
+        pending: bool,
+    ) -> int:
+        greeting = BirthdayGreeting(
+            telegram_user_id=member.telegram_user_id,
+            member_code=member.member_code,
+            year=year,
+            first_name=member.first_name,
+            language=member.language,
+            bonus=bonus,
+            bonus_pending=pending,
+        )
+        try:
+            await send(greeting)
+        except Exception:
+            log.exception("Birthday greeting of member %s not sent", member.member_code)
+            return 0
+        await self._book.greeted(member.member_code, year)
+        return 1
 
     async def run(self, send: Send) -> int:
         """One pass of the job: refresh some birthdays, then give today's treats."""
@@ -172,6 +200,13 @@ class BirthdayTreats:
             log.warning("Birthday bonus not owed: no points or gift card campaign to pay it in")
             return None
         return BonusGrant(campaign.id, self._bonus)
+
+    async def _described(self, grant: BonusGrant) -> SignupBonus | None:
+        try:
+            campaign = (await self._catalog.by_id()).get(grant.campaign_id)
+        except LoyaltyError:
+            return None
+        return None if campaign is None else SignupBonus(grant.amount, campaign)
 
     async def _pay(self, owed: OwedBonus | None) -> tuple[SignupBonus | None, bool]:
         if owed is None:

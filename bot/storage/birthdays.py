@@ -2,7 +2,8 @@
 
 A treat is claimed by inserting ``(member_code, year)`` before anything is sent or paid: the
 primary key lets one process, one replica, one run have it, once a year per member, whatever
-restarts or birthday changes happen in between.
+restarts or birthday changes happen in between. ``greeted_at`` is set once its greeting went
+out; a claim left without it by a dead process is taken again after a while.
 """
 
 from __future__ import annotations
@@ -114,6 +115,48 @@ class BirthdayBook:
                 now=now,
             )
         return True, owed
+
+    async def greeted(self, member_code: str, year: int) -> None:
+        await self._database.execute(
+            "UPDATE birthday_treats SET greeted_at = ? WHERE member_code = ? AND year = ?",
+            (to_text(self._clock()), member_code, year),
+        )
+
+    async def retake_ungreeted(
+        self, month_days: Collection[str], year: int, *, claimed_before: dt.datetime
+    ) -> list[BirthdayMember]:
+        """Treats of today claimed before ``claimed_before`` whose greeting never went out
+        (the process died between claim and send): taken again, one worker each."""
+        marks = ",".join("?" * len(month_days))
+        now = to_text(self._clock())
+        async with self._database.transaction() as tx:
+            rows = await tx.fetch_all(
+                "SELECT member_links.telegram_user_id, member_links.member_code, "
+                "member_links.first_name, birthday_treats.birthday, user_languages.language "
+                "FROM birthday_treats JOIN member_links "
+                "ON member_links.member_code = birthday_treats.member_code "
+                "LEFT JOIN user_languages "
+                "ON user_languages.telegram_user_id = member_links.telegram_user_id "
+                f"WHERE birthday_treats.year = ? AND substr(birthday_treats.birthday, 6, 5) "
+                f"IN ({marks}) AND birthday_treats.greeted_at IS NULL "
+                "AND birthday_treats.claimed_at < ? ORDER BY birthday_treats.member_code",
+                (year, *month_days, to_text(claimed_before)),
+            )
+            for row in rows:
+                await tx.execute(
+                    "UPDATE birthday_treats SET claimed_at = ? WHERE member_code = ? AND year = ?",
+                    (now, row["member_code"], year),
+                )
+        return [
+            BirthdayMember(
+                telegram_user_id=row["telegram_user_id"],
+                member_code=row["member_code"],
+                first_name=row["first_name"],
+                birthday=dt.date.fromisoformat(row["birthday"]),
+                language=row["language"],
+            )
+            for row in rows
+        ]
 
     async def treats(self, member_code: str) -> list[int]:
         """The years the member had a treat, oldest first."""

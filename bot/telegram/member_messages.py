@@ -14,7 +14,7 @@ from contextlib import suppress
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.utils.i18n import I18n
 
 from bot.loyalty.models import CampaignKind, Money
@@ -104,7 +104,11 @@ async def send_birthday_greetings(
         with i18n.context(), i18n.use_locale(greeting.language or i18n.default_locale):
             text = birthday_text(greeting, program_name)
         key = f"birthday:{greeting.member_code}:{greeting.year}"
-        await send_member_message(bot, key, greeting.telegram_user_id, text)
+        try:
+            await send_member_message(bot, key, greeting.telegram_user_id, text)
+        except (TelegramForbiddenError, TelegramBadRequest) as exc:
+            # Blocked or gone: trying again today would not help.
+            log.info("Birthday greeting of member %s not delivered: %s", greeting.member_code, exc)
 
     return await treats.run(greet)
 

@@ -1,0 +1,75 @@
+"""An invite bonus the platform did not confirm is paid exactly once later: a request that never
+arrived is sent again, one that took effect but lost its answer is found in the history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import HttpSettings, Settings
+from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.storage.bonuses import OwedBonuses
+from bot.storage.links import BonusState
+from tests.conftest import ct_settings
+from tests.links.test_bonus_failures import FlakyPlatform
+from tests.rewards.conftest import (
+    FRIEND_BONUS,
+    INVITER_BONUS,
+    marked_credits,
+    member_code,
+    points,
+    referrals,
+)
+from tests.telegram.conftest import BotUnderTest, MovableClock, start_bot, stop_bot
+
+
+@pytest.fixture
+async def flaky(
+    settings: Settings, ct_sandbox_url: str, tmp_path: Path, clock: MovableClock
+) -> AsyncIterator[tuple[BotUnderTest, FlakyPlatform]]:
+    transport = FlakyPlatform()
+    backend = ClientToolboxClient(ct_settings(ct_sandbox_url), HttpSettings(), transport=transport)
+    running = await start_bot(settings, backend, tmp_path / "bot.db", clock)
+    try:
+        yield running, transport
+    finally:
+        await stop_bot(running)
+        await backend.aclose()
+
+
+@pytest.mark.parametrize("how", ["refuse", "lose"])
+async def test_a_friends_bonus_in_doubt_is_paid_once_later(
+    flaky: tuple[BotUnderTest, FlakyPlatform],
+    ct_backend: ClientToolboxClient,
+    how: str,
+) -> None:
+    app, platform = flaky
+    anna = app.user(2001, first_name="Anna")
+    await anna.share_contact("12025550101")
+    anna_code = await member_code(ct_backend, "+12025550101")
+    token = await referrals(app).invite_token(anna_code)
+    boris = app.user(2002, first_name="Boris")
+    await boris.send(f"/start {token}")
+    # The friend's bonus is paid first: its request fails, the inviter's goes through.
+    platform.fail_next("record_activity", how)
+
+    [card] = await boris.share_contact("12025550102")
+
+    boris_code = await member_code(ct_backend, "+12025550102")
+    assert card.text.endswith("\n🎁 Your invite bonus of +25 points is on its way.")
+    owed = await OwedBonuses(app.db).states("referral:")
+    assert sorted(owed.values()) == [BonusState.CREDITED, BonusState.DOUBT]
+    assert await points(ct_backend, boris_code) == (FRIEND_BONUS if how == "lose" else 0)
+    assert await points(ct_backend, anna_code) == INVITER_BONUS
+
+    # The background round (or the next start) checks the history, then pays what is missing.
+    assert await referrals(app).payer.settle_owed() == 1
+    assert await referrals(app).payer.settle_owed() == 0
+
+    assert await points(ct_backend, boris_code) == FRIEND_BONUS
+    assert len(await marked_credits(ct_backend, boris_code, "Invite bonus")) == 1
+    assert await points(ct_backend, anna_code) == INVITER_BONUS
+    owed = await OwedBonuses(app.db).states("referral:")
+    assert list(owed.values()) == [BonusState.CREDITED, BonusState.CREDITED]
