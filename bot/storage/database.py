@@ -67,10 +67,17 @@ class Transaction:
 
 
 class Database:
-    """The shared connection. Use ``open_database`` to get one, ``close`` to end it."""
+    """The shared connection. Use ``open_database`` to get one, ``close`` to end it.
+
+    Writes and transactions take turns on the writing connection. Single reads outside a
+    transaction go to a second, read-only connection and wait for no lock: WAL lets them read
+    the last commit while a transaction is open, so a user's read never queues behind other
+    users' writes. (An in-memory database has one connection, so it has no reader.)
+    """
 
     def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
         self._connection = connection
+        self._reader: aiosqlite.Connection | None = None
         self._path = path
         self._lock = asyncio.Lock()
         self._closed = False
@@ -83,14 +90,17 @@ class Database:
     def closed(self) -> bool:
         return self._closed
 
-    @asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[Transaction]:
+    def _refuse_inside_transaction(self) -> None:
         held = _holding.get()
         if held is not None and held.active and held.database is self:
             raise RuntimeError(
                 "the database is already in use by this flow of work: "
                 "run the statement on the open Transaction instead of the Database"
             )
+
+    @asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[Transaction]:
+        self._refuse_inside_transaction()
         async with self._lock:
             if self._closed:
                 raise RuntimeError(f"the database {self._path} is closed")
@@ -116,12 +126,27 @@ class Database:
             await asyncio.shield(self._connection.execute("COMMIT"))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._exclusive() as tx:
-            return await tx.fetch_one(sql, params)
+        return next(iter(await self.fetch_all(sql, params)), None)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._exclusive() as tx:
-            return await tx.fetch_all(sql, params)
+        """Rows of one statement; a ``SELECT`` goes to the reader, anything else (``UPDATE …
+        RETURNING``) to the writing connection in its own transaction."""
+        if self._reader is None or sql.lstrip()[:6].upper() != "SELECT":
+            async with self._exclusive() as tx:
+                return await tx.fetch_all(sql, params)
+        self._refuse_inside_transaction()
+        if self._closed:
+            raise RuntimeError(f"the database {self._path} is closed")
+        return list(await self._reader.execute_fetchall(sql, params))
+
+    async def _open_reader(self, busy_timeout: float) -> None:
+        if self._path == MEMORY:
+            return
+        reader = await aiosqlite.connect(self._path, isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        await reader.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        await reader.execute("PRAGMA query_only = ON")
+        self._reader = reader
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction; returns the number of rows it changed."""
@@ -142,6 +167,8 @@ class Database:
             if self._closed:
                 return
             self._closed = True
+            if self._reader is not None:
+                await self._reader.close()
             await self._connection.close()
 
 
@@ -170,6 +197,7 @@ async def open_database(
         await connection.execute("PRAGMA synchronous = NORMAL")
         database = Database(connection, target)
         await _migrate(database, migrations)
+        await database._open_reader(busy_timeout)
     except BaseException:
         await connection.close()
         raise
