@@ -187,12 +187,13 @@ class KioskDesk:
     def _limit(self, kiosk: Kiosk) -> None:
         self._lookups.take(kiosk.id)
 
-    def _miss(self, kiosk: Kiosk) -> None:
-        """Count an unknown card; over the limit, ``UnknownCardsLimited`` with the real wait."""
+    def _miss(self, kiosk: Kiosk, refusal: type[RateLimited] = UnknownCardsLimited) -> None:
+        """Count an unknown card (or a member's contact); over the limit, ``refusal`` with the
+        real wait."""
         try:
             self._unknown.take(kiosk.id)
         except RateLimited as exc:
-            raise UnknownCardsLimited(exc.retry_after) from None
+            raise refusal(exc.retry_after) from None
 
     async def look_up(self, kiosk: Kiosk, scanned: str) -> MemberScreen:
         """The member holding the scanned card; raises ``CardNotFound`` or ``RateLimited``."""
@@ -291,7 +292,8 @@ class KioskDesk:
         await self._log(kiosk, "join", "created" if created else "already a member", member)
         if not created:
             # Telling whose contact it is would let anyone probe contacts: count it as a miss.
-            self._miss(kiosk)
+            # Over the limit a walk-in hears "too many tries", not a word about cards.
+            self._miss(kiosk, RateLimited)
             return AlreadyMember()
         claim_url = None
         if self._links is not None and self._links.bot_username:

@@ -117,3 +117,23 @@ async def test_the_staff_receipt_comes_in_every_kiosk_language(
     assert "+100 баллов" in receipts["ru"]["text"]
     assert receipts["ru"]["transaction"].startswith("Операция ")
     assert "+100 puntos" in receipts["es"]["text"]
+
+
+async def test_contacts_of_members_count_as_misses_without_blocking_valid_cards(
+    kiosk_server: KioskServer, member: SandboxMember
+) -> None:
+    key = await kiosk_server.add_kiosk()
+    async with kiosk_server.client(key) as http:
+        for _ in range(3):
+            known = await http.post("api/join", json={"contact": member.phone})
+            assert known.status_code == 200 and known.json()["already_member"] is True
+        limited = await http.post("api/join", json={"contact": member.phone})
+        assert limited.status_code == 429
+        assert limited.json() == {
+            "error": "rate_limited",
+            "message": "Too many tries. Please wait 10 minutes and try again.",
+            "retry_after": 600,
+        }
+        assert (
+            await http.post("api/lookup", json={"card": member.card_number})
+        ).status_code == 200
