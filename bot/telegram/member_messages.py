@@ -17,10 +17,11 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.utils.i18n import I18n
 
+from bot.loyalty.errors import LoyaltyError
 from bot.loyalty.models import CampaignKind, Money
 from bot.services.birthdays import BirthdayGreeting, BirthdayTreats
 from bot.services.enrollment import InviterNotice, ReferralOutcome, SignupBonus
-from bot.services.referrals import InviteOutcome
+from bot.services.referrals import InviteOutcome, Referrals
 from bot.telegram import texts
 from bot.telegram.i18n import _
 
@@ -170,3 +171,19 @@ def invite_refusal(outcome: InviteOutcome) -> str | None:
             "You can still join, without the invite bonus."
         )
     return None
+
+
+async def invite_welcome_lines(referrals: Referrals) -> list[str]:
+    """What a friend's invite adds to the welcome of someone who opened it."""
+    try:
+        friend, _inviter = await referrals.bonus_terms()
+    except LoyaltyError as exc:
+        log.info("Invite bonus not described: %s", exc.message)
+        friend = None
+    if friend is None:
+        return [_("🤝 A friend invited you.")]
+    return [
+        _("🤝 A friend invited you: join now and get +{amount}.").format(
+            amount=bonus_amount(friend)
+        )
+    ]

@@ -15,9 +15,9 @@ from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.models import PointsBalance
 from bot.sandbox.clienttoolbox import demo
 from bot.services.referrals import Referrals
-from tests.telegram.conftest import BotUnderTest, app, clock, jane
+from tests.telegram.conftest import BotUnderTest, app, clock, email_codes, jane
 
-__all__ = ["app", "clock", "jane"]
+__all__ = ["app", "clock", "email_codes", "jane"]
 
 POINTS = demo.POINTS_CAMPAIGN
 FRIEND_BONUS = Decimal(25)

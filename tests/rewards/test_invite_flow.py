@@ -26,7 +26,7 @@ from tests.rewards.conftest import (
     referrals,
 )
 from tests.telegram.chat import TelegramUser
-from tests.telegram.conftest import BotUnderTest
+from tests.telegram.conftest import BotUnderTest, EmailCodeLog
 from tests.telegram.fake_telegram import Sent
 
 ANNA_PHONE, ANNA = "12025550101", "+12025550101"
@@ -73,6 +73,7 @@ async def test_a_friend_joins_by_phone_both_are_credited_once_and_the_inviter_is
     boris = app.user(2002, first_name="Boris")
     [welcome] = await boris.send(f"/start {token}")
     assert welcome.text.startswith(WELCOME)
+    assert welcome.text.endswith("\n🤝 A friend invited you: join now and get +25 points.")
     before = len(app.telegram.sent)
     [card] = await boris.share_contact(BORIS_PHONE)
     boris_code = await member_code(ct_backend, BORIS)
@@ -195,3 +196,44 @@ async def test_the_monthly_cap_holds_when_twenty_friends_join_through_one_link_a
     assert welcome.text.startswith(WELCOME)
     owed = await OwedBonuses(app.db).states("referral:")
     assert list(owed.values()) == [BonusState.CREDITED] * (2 * MONTHLY_CAP)
+
+
+async def test_a_friend_already_a_member_by_email_gets_nothing_and_a_new_one_by_email_does(
+    app: BotUnderTest, ct_backend: ClientToolboxClient, email_codes: EmailCodeLog
+) -> None:
+    anna = app.user(2001, first_name="Anna")
+    await anna.share_contact(ANNA_PHONE)
+    anna_code = await member_code(ct_backend, ANNA)
+    token, _ = await invite_token(anna)
+    known = await ct_backend.enroll(
+        NewMember(
+            code="7000000000000032",
+            first_name="Dora",
+            email="dora@example.com",
+            campaign_ids=(POINTS,),
+        )
+    )
+
+    async def join_by_email(user: TelegramUser, email: str) -> Sent:
+        await user.send(f"/start {token}")
+        await user.send("✉️ Join with email")
+        await user.send(email)
+        [card] = await user.send(email_codes.last)
+        return card
+
+    before = len(app.telegram.sent)
+    dora = app.user(2004, first_name="Dora")
+    card = await join_by_email(dora, "dora@example.com")
+    assert "We found your card" in card.text
+    assert card.text.endswith("\nYou were already a member, so the invite gives no bonus.")
+    assert await points(ct_backend, known.code) == 0
+    assert sent_to(app, anna, before) == []
+
+    emil = app.user(2005, first_name="Emil")
+    card = await join_by_email(emil, "emil@example.com")
+    assert card.text.endswith("\n🎁 Invite bonus: +25 points.")
+    emil_member = await ct_backend.find_member_by_email("emil@example.com")
+    assert emil_member is not None and await points(ct_backend, emil_member.code) == FRIEND_BONUS
+    [told] = sent_to(app, anna, before)
+    assert told.text.startswith("🎉 Emil joined")
+    assert await points(ct_backend, anna_code) == INVITER_BONUS

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.loyalty.models import CampaignKind, Money
 from bot.services.contacts import InvalidPhone, normalize_contact_phone
 from bot.services.enrollment import Enrollment, Joined, JoinRequest, SignupBonus
-from bot.services.referrals import Referrals
+from bot.services.referrals import InviteOutcome, Referrals
 from bot.services.signup_links import SignupJoins, SignupLinks
 from bot.services.verification import EmailVerification
 from bot.storage.members import MemberLink
@@ -22,7 +22,12 @@ from bot.telegram.callbacks import Retry, RetryAction
 from bot.telegram.filters import PhoneLikeText
 from bot.telegram.i18n import ButtonText, _, get_i18n
 from bot.telegram.keyboards import JOIN_PHONE, join_keyboard, member_menu
-from bot.telegram.member_messages import invite_refusal, referral_lines, tell_inviter
+from bot.telegram.member_messages import (
+    invite_refusal,
+    invite_welcome_lines,
+    referral_lines,
+    tell_inviter,
+)
 from bot.telegram.outbox import Outbox
 from bot.telegram.private_chats import PRIVATE_CHAT_PAYLOAD
 
@@ -73,10 +78,10 @@ async def start(
             reply_markup=member_menu(),
         )
         return
-    await message.answer(
-        texts.welcome(settings.program_name),
-        reply_markup=join_keyboard(email=verification is not None),
-    )
+    welcome = texts.welcome(settings.program_name)
+    if invite is not None and invite.outcome is InviteOutcome.VALID:
+        welcome = "\n".join([welcome, *await invite_welcome_lines(referrals)])
+    await message.answer(welcome, reply_markup=join_keyboard(email=verification is not None))
 
 
 async def refuse_contact(message: Message, verification: EmailVerification | None) -> None:
