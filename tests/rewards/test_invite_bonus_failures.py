@@ -12,6 +12,7 @@ from bot.config import HttpSettings, Settings
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.storage.bonuses import OwedBonuses
 from bot.storage.links import BonusState
+from bot.telegram.pending_joins import finish_pending_joins
 from tests.conftest import ct_settings
 from tests.links.test_bonus_failures import FlakyPlatform
 from tests.rewards.conftest import (
@@ -23,6 +24,7 @@ from tests.rewards.conftest import (
     referrals,
 )
 from tests.telegram.conftest import BotUnderTest, MovableClock, start_bot, stop_bot
+from tests.telegram.test_resilience import set_fault
 
 
 @pytest.fixture
@@ -73,3 +75,34 @@ async def test_a_friends_bonus_in_doubt_is_paid_once_later(
     assert await points(ct_backend, anna_code) == INVITER_BONUS
     owed = await OwedBonuses(app.db).states("referral:")
     assert list(owed.values()) == [BonusState.CREDITED, BonusState.CREDITED]
+
+
+async def test_a_friends_join_taken_while_the_platform_was_down_pays_both_once_later(
+    app: BotUnderTest, ct_backend: ClientToolboxClient, ct_sandbox_url: str, clock: MovableClock
+) -> None:
+    anna = app.user(2001, first_name="Anna")
+    await anna.share_contact("12025550101")
+    [choice] = await anna.send("🌐 Language")
+    await anna.press("Русский", on=choice)
+    anna_code = await member_code(ct_backend, "+12025550101")
+    token = await referrals(app).invite_token(anna_code)
+    boris = app.user(2002, first_name="Boris")
+    await boris.send(f"/start {token}")
+
+    await set_fault(ct_sandbox_url, error_status=503)
+    [told] = await boris.share_contact("12025550102")
+    assert told.text.startswith("We can't reach the rewards system right now.")
+    clock.advance(minutes=2)
+    await set_fault(ct_sandbox_url)
+    before = len(app.telegram.sent)
+    assert await finish_pending_joins(app.bot, app.dispatcher) == 1
+    assert await finish_pending_joins(app.bot, app.dispatcher) == 0
+
+    sent = {message.chat_id: message.text for message in app.telegram.sent[before:]}
+    assert sent[boris.user.id].endswith("\n🎁 Invite bonus: +25 points.")
+    assert sent[anna.user.id] == (
+        "🎉 Boris вступил(а) в Great Widgets Rewards по вашему приглашению!\n🎁 Вам +50 баллов."
+    )
+    boris_code = await member_code(ct_backend, "+12025550102")
+    assert await points(ct_backend, boris_code) == FRIEND_BONUS
+    assert await points(ct_backend, anna_code) == INVITER_BONUS
