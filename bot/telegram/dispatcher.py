@@ -49,6 +49,7 @@ from bot.storage.verification import EmailCodes
 from bot.telegram.api_session import BotApiSession
 from bot.telegram.flood import FloodControl
 from bot.telegram.i18n import LOCALES_DIR, N_, LanguageMiddleware, _, create_i18n
+from bot.telegram.inline_filters import run_filters_inline
 from bot.telegram.middlewares import MemberLinkMiddleware, MembersOnly, PlatformErrors, answer
 from bot.telegram.outbox import Outbox
 from bot.telegram.private_chats import PrivateChatsOnly
@@ -208,6 +209,7 @@ def build_dispatcher(
         observer.middleware(PlatformErrors())
         observer.middleware(MembersOnly())
     dispatcher.include_routers(*get_routers())
+    run_filters_inline(dispatcher)
     dispatcher.errors.register(on_error)
     dispatcher.startup.register(on_startup)
     dispatcher.startup.register(start_signup_links)
