@@ -132,7 +132,8 @@ def add_import_parser(commands: Any) -> None:
     parser.add_argument(
         "--resend-in-doubt",
         action="store_true",
-        help="send again rows whose request was cut off by a crash in an earlier run",
+        help="look up again rows an earlier run left undecided after a crash (rows cut off "
+        "mid-request are always looked up on the platform, and only missing ones sent)",
     )
 
 

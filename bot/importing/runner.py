@@ -7,10 +7,15 @@ Guarantees:
   answered, as soon as the answer is in; the checkpoint (``confirmed_records``) moves only over
   a contiguous prefix of settled chunks;
 - a chunk whose request failed with ``Unavailable`` is not confirmed: nothing more is sent, the
-  chunks already in flight are waited for and kept, and the next run sends that chunk again;
+  chunks already in flight are waited for and kept, and the next run sends that chunk again
+  (or, when part of it may have landed, looks its rows up first);
 - on cancellation (Ctrl-C) nothing new is sent and requests in flight are waited for, so what the
-  platform took is recorded; a process killed mid-request leaves its chunk ``sending``, which the
-  next run reports as in doubt rather than sending it twice (``--resend-in-doubt`` to send it).
+  platform took is recorded; a process killed mid-request leaves its chunk ``sending``: the next
+  run looks its rows up on the platform (``bot.importing.reconcile``) and sends only those
+  missing there; a row that cannot be decided is reported with the reason and never sent
+  (``--resend-in-doubt`` looks such rows up again);
+- a transactions import keeps each member's rows in file order: one chunk at a time, its rows
+  split by member over up to ``concurrency`` lanes sent in parallel (see ``docs/importing.md``).
 """
 
 from __future__ import annotations

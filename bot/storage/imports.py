@@ -5,7 +5,8 @@ first bytes, kind, mapping, target platform). Each chunk is written ``sending`` 
 request and ``done`` (with its report lines) once the answer is in, so a chunk confirmed once is
 never sent again; ``confirmed_records`` only ever moves over a contiguous prefix of settled
 chunks. A ``sending`` chunk found by a later run was cut off mid-request: whether the platform
-took it is unknown, and the import marks it ``doubt`` instead of sending it blindly again.
+took it is unknown, so the import looks its rows up before sending any again, and marks it
+``doubt`` when some row cannot be decided.
 Report lines hold line numbers, outcomes, member codes and messages; nothing ties them to a
 Telegram user. A message about a refused value quotes it, as the report file does; ``discard``
 (``--restart``) removes an import with its lines.
