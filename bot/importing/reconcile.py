@@ -46,6 +46,9 @@ MISSING = Decision("missing")
 
 
 class Reconciler(Protocol):
+    needs_landed: bool
+    """Whether ``prepare`` needs the rows already imported (the file is read once more)."""
+
     async def prepare(self, landed: Iterable[ImportRow]) -> None:
         """Rows of this file reported imported by earlier runs (outside the rows in doubt)."""
         ...
@@ -69,6 +72,8 @@ async def _bounded(
 
 class MemberLookup:
     """Members in doubt, looked up by code, card number, email and phone (both platforms)."""
+
+    needs_landed = False
 
     def __init__(self, backend: LoyaltyBackend, *, concurrency: int = 4) -> None:
         self._backend = backend
@@ -142,6 +147,8 @@ def _platform_key(transaction: Transaction) -> _Key:
 
 class TransactionCount:
     """Client Toolbox transactions in doubt, counted in the member's campaign history."""
+
+    needs_landed = True
 
     def __init__(self, ledger: HistoryLedger, *, concurrency: int = 4) -> None:
         self._ledger = ledger
@@ -237,6 +244,8 @@ class EidLedger(Protocol):
 
 class TransactionEids:
     """Altcraft transactions in doubt, found by the external id each imported row carries."""
+
+    needs_landed = False
 
     def __init__(self, ledger: EidLedger, *, concurrency: int = 4) -> None:
         self._ledger = ledger

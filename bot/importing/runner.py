@@ -291,6 +291,8 @@ class Importer:
         """Give the reconciler the rows of this file reported imported by earlier runs."""
         assert self._reconciler is not None and self._checkpoints is not None
         assert self._record is not None
+        if not self._reconciler.needs_landed:
+            return
         created: set[int] = set()
         async for text in self._checkpoints.results(self._record.id):
             created.update(
