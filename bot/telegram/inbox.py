@@ -189,7 +189,7 @@ class UpdateInbox:
                         log.exception(
                             "Update %s failed %d times; set aside", item.update_id, attempts
                         )
-                        await self._set_aside(item, f"failed {attempts} times: {exc!r}")
+                        await self._set_aside(item, f"failed {attempts} times: {exc!r}", attempts)
                         return
                     delay = self._retry_seconds[min(attempts, len(self._retry_seconds)) - 1]
                     log.warning(
@@ -199,8 +199,11 @@ class UpdateInbox:
         self._handled.append(item.update_id)
         self._flush_wanted.set()
 
-    async def _set_aside(self, item: InboxUpdate, reason: str) -> None:
-        await self._inbox.set_aside(item.update_id, item.payload, reason, item.attempts)
+    async def _set_aside(
+        self, item: InboxUpdate, reason: str, attempts: int | None = None
+    ) -> None:
+        count = item.attempts if attempts is None else attempts
+        await self._inbox.set_aside(item.update_id, item.payload, reason, count)
 
     async def _flush_handled(self) -> None:
         """Write the handled marks in groups: whatever finished while the last write ran.
