@@ -9,12 +9,13 @@ name never makes a send fail; card numbers are never shortened.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from html import escape
 
 import phonenumbers
 from aiogram.utils.i18n import get_i18n
-from babel.core import UnknownLocaleError
+from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import UnknownCurrencyError, format_currency, format_decimal
 
@@ -68,8 +69,14 @@ def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return "\n".join([*kept, _MORE])
 
 
-def locale() -> str:
-    return get_i18n().current_locale
+def locale() -> Locale:
+    """The current language as Babel's ``Locale``: parsed once per language, not per number."""
+    return _parsed_locale(get_i18n().current_locale)
+
+
+@functools.cache
+def _parsed_locale(code: str) -> Locale:
+    return Locale.parse(code)
 
 
 def number(value: Decimal | int) -> str:
