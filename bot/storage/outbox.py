@@ -193,12 +193,20 @@ class OutboxRepository:
         )
 
     async def retry_at(
-        self, message_id: int, at: dt.datetime, error: str, *, in_doubt: bool = False
+        self,
+        message_id: int,
+        at: dt.datetime,
+        error: str,
+        *,
+        in_doubt: bool = False,
+        counted: bool = True,
     ) -> None:
+        """Queue again for ``at``; ``counted=False`` (a flood wait) does not count the try
+        towards giving up."""
         await self._database.execute(
             "UPDATE outbox SET state = 'queued', next_attempt_at = ?, error = ?, "
-            "in_doubt = max(in_doubt, ?) WHERE id = ?",
-            (to_text(at), error[:1000], int(in_doubt), message_id),
+            "in_doubt = max(in_doubt, ?), attempts = attempts - ? WHERE id = ?",
+            (to_text(at), error[:1000], int(in_doubt), int(not counted), message_id),
         )
 
     async def mark_failed(self, message_id: int, error: str) -> None:

@@ -188,7 +188,9 @@ class Outbox:
                 "Telegram flood limit: outbox message %s waits %ss", message.key, exc.retry_after
             )
             at = self._clock() + dt.timedelta(seconds=exc.retry_after)
-            await self.repository.retry_at(message.id, at, f"flood wait {exc.retry_after}s")
+            await self.repository.retry_at(
+                message.id, at, f"flood wait {exc.retry_after}s", counted=False
+            )
             self.wake.set()
             return False
         except (TelegramNetworkError, TelegramServerError, TimeoutError) as exc:
