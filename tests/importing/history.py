@@ -35,10 +35,13 @@ class History:
     """``rows`` history rows over ``cards`` members, seeded; ``nets`` is what each card holds
     per campaign once every row is imported in file order (giftcard in dollars)."""
 
-    def __init__(self, rows: int, cards: int, seed: int) -> None:
+    def __init__(
+        self, rows: int, cards: int, seed: int, campaigns: Sequence[str] = CAMPAIGNS
+    ) -> None:
         self.rows = rows
         self.cards = cards
         self.seed = seed
+        self.campaigns = tuple(campaigns)
         self.nets: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         self.redemptions = 0
 
@@ -46,7 +49,7 @@ class History:
         chance = random.Random(self.seed)
         for number in range(self.rows):
             card = card_of(chance.randrange(self.cards))
-            campaign = chance.choice(CAMPAIGNS)
+            campaign = chance.choice(self.campaigns)
             held = self.nets[(card, campaign)]
             day = f"2024-{1 + number * 12 // self.rows:02d}-{1 + number % 28:02d}"
             description = f"receipt {number}"
@@ -68,10 +71,10 @@ class History:
                 continue
             if campaign == demo.GIFTCARD_CAMPAIGN:
                 amount = Decimal(chance.randint(100, 5_000)) / 100
-            elif campaign == demo.POINTS_CAMPAIGN:
-                amount = Decimal(chance.randint(1, 60))
-            else:
+            elif campaign == demo.EVENTS_CAMPAIGN:
                 amount = Decimal(chance.randint(1, 3))
+            else:
+                amount = Decimal(chance.randint(1, 60))
             self.nets[(card, campaign)] += amount
             text = f"{amount:.2f}" if _money(campaign) else str(amount)
             yield [card, campaign, "", text, day, description]

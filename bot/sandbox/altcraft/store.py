@@ -215,6 +215,12 @@ class AltcraftStore:
         row = self._db.execute("SELECT 1 FROM databases WHERE id = ?", (db_id,)).fetchone()
         return row is not None
 
+    def count_profiles(self, db_id: int) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM profiles WHERE db_id = ?", (db_id,)
+        ).fetchone()
+        return int(row[0])
+
     def profile_by_email(self, db_id: int, email: str) -> str | None:
         row = self._db.execute(
             "SELECT id FROM profiles WHERE db_id = ? AND email = ? ORDER BY rowid LIMIT 1",
