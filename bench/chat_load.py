@@ -9,10 +9,12 @@ aiogram bot that echoes text (``bench/telegram_floor.py``). Both bots poll the B
 that this script serves; its simulated users wait for each answer before their next action.
 
 Actions, by ``--users`` users at once: join by sharing a contact (until the card arrives),
-``--taps`` taps on "⭐ Balance", "💳 My card", "🧾 History", and a profile edit (open the
-profile, press "✏️ First name", type a name, until "✅ Saved."). For each action it prints
-answers per second, p50/p95/p99 latency, the bot process's CPU per update and its RSS; the
-floor answers the same number of balance taps. ``--memory`` then reports the RSS of a bot that
+``--taps`` taps on "⭐ Balance" as fast as each answer comes (throughput), the same taps paced
+one per ``--pace`` seconds per user (the latency a member sees on a busy day), "💳 My card",
+"🧾 History", and a profile edit (open the profile, press "✏️ First name", type a name, until
+"✅ Saved."). For each action it prints answers per second, p50/p95/p99 latency, the bot
+process's CPU per update and its RSS, and the platform sandbox's CPU per update; the floor
+answers the same balance taps, both ways. ``--memory`` then reports the RSS of a bot that
 holds 10,000 member links and 1,000 users in the middle of a conversation.
 """
 
@@ -24,6 +26,7 @@ import contextlib
 import itertools
 import json
 import os
+import random
 import shutil
 import signal
 import statistics
@@ -301,12 +304,12 @@ class Result:
         rate = len(ordered) / self.seconds
         ratios = ""
         if floor is not None:
-            floor_rate = len(floor.latencies) / floor.seconds
-            ratios = (
-                f" {rate / floor_rate:>7.2f}x {self.cpu_ms_per_update / floor.cpu_ms_per_update:>6.1f}x"
-            )
+            speed = rate / (len(floor.latencies) / floor.seconds)
+            cpu = self.cpu_ms_per_update / floor.cpu_ms_per_update
+            ratios = f" {speed:>7.2f}x {cpu:>6.1f}x"
+        p50 = statistics.median(ordered) * 1000
         return (
-            f"{self.action:<22} {len(ordered):>6} {rate:>9.1f} {statistics.median(ordered) * 1000:>7.0f}"
+            f"{self.action:<22} {len(ordered):>6} {rate:>9.1f} {p50:>7.0f}"
             f" {pct(0.95):>7.0f} {pct(0.99):>7.0f} {self.cpu_ms_per_update:>7.2f}"
             f" {self.rss_mb:>7.1f} {self.platform_ms_per_update:>8.2f}{ratios}"
         )
@@ -358,6 +361,22 @@ def balance_taps(taps: int, wanted: Predicate) -> Step:
     return step
 
 
+def paced_taps(taps: int, pace: float, wanted: Predicate) -> Step:
+    """Users who tap once every ``pace`` seconds (starting at random moments), as people do:
+    the latency a member sees when the bot is busy but not swamped."""
+
+    async def step(user: User) -> list[float]:
+        await asyncio.sleep(random.uniform(0, pace))
+        latencies = []
+        for _ in range(taps):
+            started = time.monotonic()
+            latencies.append((await user.send("⭐ Balance", wanted))[0])
+            await asyncio.sleep(max(0.0, pace - (time.monotonic() - started)))
+        return latencies
+
+    return step
+
+
 async def card(user: User) -> list[float]:
     return [(await user.send("💳 My card", photo))[0]]
 
@@ -368,7 +387,7 @@ async def history(user: User) -> list[float]:
 
 async def profile_edit(user: User) -> list[float]:
     first, profile = await user.send("👤 Profile", starts("👤 Your profile"))
-    second, prompt = await user.press(profile, "✏️ First name", starts("Type your first name"))
+    second, _ = await user.press(profile, "✏️ First name", starts("Type your first name"))
     third, _ = await user.send(f"Name{user.id}", starts("✅"))
     return [first, second, third]
 
@@ -400,7 +419,16 @@ def bot_environment(folder: Path, telegram_url: str, sandbox_url: str) -> dict[s
 async def platform_sandbox(folder: Path, latency: float) -> AsyncIterator[tuple[str, Process]]:
     port = free_port()
     sandbox = Process(
-        [sys.executable, "-m", "bot", "sandbox", "--port", str(port), "--db", str(folder / "ct.db")],
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "sandbox",
+            "--port",
+            str(port),
+            "--db",
+            str(folder / "ct.db"),
+        ],
         folder,
         os.environ | {"PYTHONPATH": str(ROOT)},
         folder / "sandbox.log",
@@ -440,7 +468,7 @@ async def wait_until_polling(telegram: BotApiStandIn, process: Process, log: Pat
     deadline = time.monotonic() + STARTUP_SECONDS
     while telegram.calls < 3:
         if process.popen.poll() is not None:
-            raise SystemExit(f"the bot stopped at start:\n{log.read_text()[-3000:]}")
+            raise SystemExit(f"the bot stopped at start (see {log})")
         if time.monotonic() > deadline:
             raise SystemExit("the bot did not start polling")
         await asyncio.sleep(0.1)
@@ -469,6 +497,9 @@ async def run_bot_scenario(
             profiler = spy(bot) if args.profile else None
             taps = balance_taps(args.taps, starts("⭐"))
             results.append(await measure("balance tap", users, bot, taps, args.taps, platform))
+            paced = paced_taps(args.taps, args.pace, starts("⭐"))
+            title = f"balance, 1 per {args.pace:g} s"
+            results.append(await measure(title, users, bot, paced, args.taps, platform))
             if profiler is not None:
                 profiler.popen.send_signal(signal.SIGINT)
                 profiler.popen.wait(timeout=60)
@@ -489,13 +520,15 @@ async def run_bot_scenario(
 def report_log_problems(log: Path) -> None:
     """A benchmark of a bot that logged errors measured the errors: say so."""
     lines = log.read_text(errors="replace").splitlines()
-    problems = [line for line in lines if "WARNING" in line or "ERROR" in line or "Traceback" in line]
+    problems = [
+        line for line in lines if "WARNING" in line or "ERROR" in line or "Traceback" in line
+    ]
     if problems:
         print(f"bot log: {len(problems)} warnings or errors, first: {problems[:3]}")
 
 
 def spy(process: Process) -> Process:
-    """py-spy sampling the bot (``--profile``): collapsed stacks in ``artifacts/chat_load.stacks``."""
+    """py-spy sampling the bot (``--profile``): stacks in ``artifacts/chat_load.stacks``."""
     output = ROOT / "artifacts" / "chat_load.stacks"
     output.parent.mkdir(exist_ok=True)
     pid = str(process.popen.pid)
@@ -534,7 +567,7 @@ async def link_members(folder: Path, count: int) -> None:
         await database.close()
 
 
-async def run_floor(args: argparse.Namespace, folder: Path) -> Result:
+async def run_floor(args: argparse.Namespace, folder: Path) -> list[Result]:
     telegram = BotApiStandIn()
     async with serve(telegram.app()) as telegram_url:
         log = folder / "floor.log"
@@ -548,9 +581,12 @@ async def run_floor(args: argparse.Namespace, folder: Path) -> Result:
             await wait_until_polling(telegram, floor, log)
             users = [User(telegram, 100_000 + n) for n in range(args.users)]
             await asyncio.gather(*(balance_taps(3, anything)(u) for u in users))
-            return await measure(
-                "echo (floor)", users, floor, balance_taps(args.taps, anything), args.taps
-            )
+            taps = balance_taps(args.taps, anything)
+            paced = paced_taps(args.taps, args.pace, anything)
+            return [
+                await measure("echo (floor)", users, floor, taps, args.taps),
+                await measure(f"echo, 1 per {args.pace:g} s", users, floor, paced, args.taps),
+            ]
         finally:
             floor.stop()
 
@@ -564,7 +600,8 @@ HEADER = (
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        floor = await run_floor(args, root)
+        floors = await run_floor(args, root)
+        floor = floors[0]
         modes: list[tuple[str, str | None]] = [("SQLite sessions", None)]
         if args.redis:
             modes.append(("REDIS_URL", "redis"))
@@ -583,7 +620,8 @@ async def main(args: argparse.Namespace) -> None:
                 results = await run_bot_scenario(folder, args, redis_url, sandbox)
             print(f"loyalty-bot run, {title}")
             print(HEADER)
-            print(floor.row(None))
+            for row in floors:
+                print(row.row(None))
             for result in results:
                 print(result.row(floor if result.action == "balance tap" else None))
             print()
@@ -593,6 +631,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--taps", type=int, default=10)
+    parser.add_argument(
+        "--pace", type=float, default=1.0, help="seconds between the paced users' taps"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added by the platform")
     parser.add_argument("--redis", action="store_true", help="also run with REDIS_URL")
     parser.add_argument(

@@ -11,7 +11,6 @@ is asked once more for reads, a timeout is never retried.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -27,7 +26,7 @@ def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
         raise httpx.ConnectTimeout(str(exc), request=request) from exc
-    except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
         raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
     except aiohttp.ClientConnectorError as exc:
         raise httpx.ConnectError(str(exc), request=request) from exc

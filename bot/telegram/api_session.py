@@ -23,7 +23,7 @@ _answer_types: dict[Any, type[Response[Any]]] = {}
 def keep_answer_type(returning: Any) -> None:
     """Build ``Response[returning]`` once and keep it for the life of the process."""
     if returning not in _answer_types:
-        _answer_types[returning] = Response[returning]  # type: ignore[valid-type]
+        _answer_types[returning] = Response[returning]
 
 
 class BotApiSession(AiohttpSession):

@@ -283,7 +283,9 @@ async def test_sqlite_writes_of_many_users_share_commits(tmp_path: Path) -> None
         assert commits < 10, f"100 users' writes took {commits} commits"
         # Clearing what is not there writes nothing.
         before = commits
-        await FSMContext(storage=storage, key=StorageKey(bot_id=42, chat_id=999, user_id=999)).clear()
+        await FSMContext(
+            storage=storage, key=StorageKey(bot_id=42, chat_id=999, user_id=999)
+        ).clear()
         assert commits == before
     finally:
         database.transaction = real_transaction  # type: ignore[method-assign]
