@@ -154,3 +154,38 @@ async def test_a_fresh_members_file_creates_every_profile_findable_by_card(
 
     found = await asyncio.gather(*(by_card(row) for row in good))
     assert found == [(row[2], row[1]) for row in good]
+
+
+async def test_an_existing_profile_gets_the_files_card_number_and_keeps_its_own(
+    altcraft_app: web.Application,
+    altcraft_client: AltcraftClient,
+    run_import: ImportRun,
+    tmp_path: Path,
+) -> None:
+    store = altcraft_app[STORE]
+    store.add_profile(demo.DB_ID, {"email": "bare@altcraft.example.com", "_fname": "Bare"})
+    store.add_profile(
+        demo.DB_ID, {"email": "carded@altcraft.example.com", "card_number": "4400000001"}
+    )
+    path = write_csv(
+        tmp_path / "existing.csv",
+        ["Card", "E-mail", "First name"],
+        [
+            ["4400000099", "bare@altcraft.example.com", "Changed"],
+            ["4400000098", "carded@altcraft.example.com", ""],
+        ],
+    )
+
+    summary = await run_import(
+        ImportKind.MEMBERS, path, BackendMembers(altcraft_client, []), platform="altcraft"
+    )
+
+    report = read_report(tmp_path / "existing.report.csv")
+    assert dict(summary.counts) == {"created": 2}
+    bare = await altcraft_client.find_member_by_card("4400000099")
+    assert bare is not None and bare.email == "bare@altcraft.example.com"
+    assert bare.first_name == "Bare"
+    assert await altcraft_client.find_member_by_card("4400000098") is None
+    carded = await altcraft_client.find_member_by_card("4400000001")
+    assert carded is not None and carded.email == "carded@altcraft.example.com"
+    assert "keeps its card 4400000001" in report[1]["message"]
