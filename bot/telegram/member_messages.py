@@ -1,9 +1,9 @@
 """Messages the bot sends a member on its own: "your friend joined", the birthday greeting.
 
 Each goes through ``send_member_message`` with a key that names it once (``referral:12``,
-``birthday:<member>:2026``); the caller has claimed it in the database first, so it is sent
-at most once. Today that is the plain Bot API call; the persistent outbox takes its place
-there, keys and all, without touching the callers.
+``birthday:<member>:2026``): the outbox (``bot.telegram.outbox``) keeps it under that key,
+paces it under Telegram's limits, retries it after a flood wait or a restart, and sends it
+once.
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ from bot.services.enrollment import InviterNotice, ReferralOutcome, SignupBonus
 from bot.services.referrals import InviteOutcome, Referrals
 from bot.telegram import texts
 from bot.telegram.i18n import _
+from bot.telegram.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 BIRTHDAY_JOB_EVERY = 600.0
 
 
-async def send_member_message(bot: Bot, key: str, chat_id: int, text: str, **kwargs: Any) -> None:
+async def send_member_message(
+    outbox: Outbox, bot: Bot, key: str, chat_id: int, text: str, **kwargs: Any
+) -> None:
     """Send a member a message of the bot's own accord, once per ``key``."""
     log.debug("Sending member message %s", key)
-    await bot.send_message(chat_id, text, **kwargs)
+    await outbox.send_text(bot, key, chat_id, text, **kwargs)
 
 
 def bonus_amount(bonus: SignupBonus) -> str:
@@ -64,13 +67,15 @@ def inviter_notice_text(notice: InviterNotice, program_name: str) -> str:
     return "\n".join(lines)
 
 
-async def tell_inviter(bot: Bot, i18n: I18n, notice: InviterNotice, *, program_name: str) -> None:
+async def tell_inviter(
+    outbox: Outbox, bot: Bot, i18n: I18n, notice: InviterNotice, *, program_name: str
+) -> None:
     """Tell the inviter, in their language, that their friend joined. Never raises a
     Telegram error: the friend's join is done whatever happens to this message."""
     with i18n.context(), i18n.use_locale(notice.language or i18n.default_locale):
         text = inviter_notice_text(notice, program_name)
     try:
-        await send_member_message(bot, notice.key, notice.telegram_user_id, text)
+        await send_member_message(outbox, bot, notice.key, notice.telegram_user_id, text)
     except TelegramAPIError as exc:
         log.warning("Inviter %s not told of their friend: %s", notice.telegram_user_id, exc)
 
@@ -97,7 +102,7 @@ def birthday_text(greeting: BirthdayGreeting, program_name: str) -> str:
 
 
 async def send_birthday_greetings(
-    bot: Bot, i18n: I18n, treats: BirthdayTreats, *, program_name: str
+    outbox: Outbox, bot: Bot, i18n: I18n, treats: BirthdayTreats, *, program_name: str
 ) -> int:
     """One run of the birthday job; returns how many treats were given."""
 
@@ -106,7 +111,7 @@ async def send_birthday_greetings(
             text = birthday_text(greeting, program_name)
         key = f"birthday:{greeting.member_code}:{greeting.year}"
         try:
-            await send_member_message(bot, key, greeting.telegram_user_id, text)
+            await send_member_message(outbox, bot, key, greeting.telegram_user_id, text)
         except (TelegramForbiddenError, TelegramBadRequest) as exc:
             # Blocked or gone: trying again today would not help.
             log.info("Birthday greeting of member %s not delivered: %s", greeting.member_code, exc)
@@ -115,6 +120,7 @@ async def send_birthday_greetings(
 
 
 async def keep_sending_birthday_greetings(
+    outbox: Outbox,
     bot: Bot,
     i18n: I18n,
     treats: BirthdayTreats,
@@ -124,7 +130,7 @@ async def keep_sending_birthday_greetings(
 ) -> None:
     while True:
         try:
-            await send_birthday_greetings(bot, i18n, treats, program_name=program_name)
+            await send_birthday_greetings(outbox, bot, i18n, treats, program_name=program_name)
         except Exception:
             log.exception("The birthday job failed; trying again later")
         await asyncio.sleep(every)

@@ -16,7 +16,9 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot
@@ -100,6 +102,12 @@ def _markup(payload: dict[str, Any] | None) -> Markup | None:
     return kinds[payload["type"]].model_validate(payload["value"])
 
 
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class Outbox:
     """Queues member messages and sends them (at once when it can)."""
 
@@ -117,6 +125,7 @@ class Outbox:
         self._pace = pace or SendPace()
         self.wake = asyncio.Event()
         """Set when there may be work for the background sender."""
+        self._turns: dict[int, _Turn] = {}
 
     async def send_text(
         self,
@@ -170,12 +179,28 @@ class Outbox:
             log.info("Outbox message %s was queued before; not queued again", key)
             return message
         if now:
-            claimed = await self.repository.claim(message.id, LEASE)
-            if claimed is not None:
-                await self.send(bot, claimed)
-                return claimed
+            # One chat's messages from this process go one after the other, in queue order.
+            async with self._chat_turn(chat_id):
+                claimed = await self.repository.claim(message.id, LEASE)
+                if claimed is not None:
+                    await self.send(bot, claimed)
+                    return claimed
         self.wake.set()
         return message
+
+    @asynccontextmanager
+    async def _chat_turn(self, chat_id: int) -> AsyncIterator[None]:
+        turn = self._turns.get(chat_id)
+        if turn is None:
+            turn = self._turns[chat_id] = _Turn()
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._turns[chat_id]
 
     async def send(self, bot: Bot, message: OutboxMessage) -> bool:
         """Send a claimed message; record the outcome. True if Telegram took it."""

@@ -28,6 +28,7 @@ from bot.storage.links import LinkRepository
 from bot.storage.referrals import ReferralRepository
 from bot.storage.timestamps import Clock
 from bot.telegram.member_messages import keep_sending_birthday_greetings, stop
+from bot.telegram.outbox import Outbox
 
 
 @dataclass
@@ -83,13 +84,15 @@ def build_rewards(
     return Rewards(referrals, birthdays, treats, referrals.payer)
 
 
-async def start_rewards(bot: Bot, rewards: Rewards, i18n: I18n, settings: Settings) -> None:
+async def start_rewards(
+    bot: Bot, rewards: Rewards, i18n: I18n, settings: Settings, outbox: Outbox
+) -> None:
     rewards.payer.start_settling()
     if settings.birthday.enabled:
         rewards.tasks.append(
             asyncio.create_task(
                 keep_sending_birthday_greetings(
-                    bot, i18n, rewards.treats, program_name=settings.program_name
+                    outbox, bot, i18n, rewards.treats, program_name=settings.program_name
                 )
             )
         )

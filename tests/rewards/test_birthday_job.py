@@ -49,7 +49,11 @@ async def run_job(app: BotUnderTest) -> tuple[int, list[Sent]]:
     settings: Settings = app.dispatcher["settings"]
     before = len(app.telegram.sent)
     given = await send_birthday_greetings(
-        app.bot, app.dispatcher["i18n"], rewards.treats, program_name=settings.program_name
+        app.dispatcher["outbox"],
+        app.bot,
+        app.dispatcher["i18n"],
+        rewards.treats,
+        program_name=settings.program_name,
     )
     return given, app.telegram.sent[before:]
 

@@ -202,7 +202,7 @@ async def deliver_joined(
     )
     if joined.referral is not None and joined.referral.inviter_notice is not None:
         notice = joined.referral.inviter_notice
-        await tell_inviter(bot, get_i18n(), notice, program_name=settings.program_name)
+        await tell_inviter(outbox, bot, get_i18n(), notice, program_name=settings.program_name)
 
 
 def join_card_key(joined: Joined, asked_by: Update | None = None) -> str:
