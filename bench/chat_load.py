@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -493,17 +493,13 @@ async def run_bot_scenario(
             await asyncio.gather(*(join(u) for u in warm))
             await asyncio.gather(*(balance_taps(3, starts("⭐"))(u) for u in warm))
             results = [await measure("join by contact", users, bot, join, 2, platform)]
-            # --profile samples the balance taps only: the action the targets are about.
-            profiler = spy(bot) if args.profile else None
             taps = balance_taps(args.taps, starts("⭐"))
-            results.append(await measure("balance tap", users, bot, taps, args.taps, platform))
+            with spy(bot, args.profile == "balance"):
+                results.append(await measure("balance tap", users, bot, taps, args.taps, platform))
             paced = paced_taps(args.taps, args.pace, starts("⭐"))
             title = f"balance, 1 per {args.pace:g} s"
-            results.append(await measure(title, users, bot, paced, args.taps, platform))
-            if profiler is not None:
-                profiler.popen.send_signal(signal.SIGINT)
-                profiler.popen.wait(timeout=60)
-                profiler.stop()
+            with spy(bot, args.profile == "paced"):
+                results.append(await measure(title, users, bot, paced, args.taps, platform))
             results += [
                 await measure("my card", users, bot, card, 1, platform),
                 await measure("history", users, bot, history, 1, platform),
@@ -527,13 +523,24 @@ def report_log_problems(log: Path) -> None:
         print(f"bot log: {len(problems)} warnings or errors, first: {problems[:3]}")
 
 
-def spy(process: Process) -> Process:
-    """py-spy sampling the bot (``--profile``): stacks in ``artifacts/chat_load.stacks``."""
+@contextlib.contextmanager
+def spy(process: Process, wanted: bool) -> Iterator[None]:
+    """py-spy sampling the bot for the block (``--profile ACTION``), when ``wanted``: collapsed
+    stacks in ``artifacts/chat_load.stacks``."""
+    if not wanted:
+        yield
+        return
     output = ROOT / "artifacts" / "chat_load.stacks"
     output.parent.mkdir(exist_ok=True)
     pid = str(process.popen.pid)
     command = ["py-spy", "record", "-p", pid, "-o", str(output), "-f", "raw", "-r", "250"]
-    return Process(command, output.parent, dict(os.environ), output.with_suffix(".log"))
+    profiler = Process(command, output.parent, dict(os.environ), output.with_suffix(".log"))
+    try:
+        yield
+    finally:
+        profiler.popen.send_signal(signal.SIGINT)
+        profiler.popen.wait(timeout=60)
+        profiler.stop()
 
 
 async def memory_scenario(telegram: BotApiStandIn, bot: Process) -> Result:
@@ -639,7 +646,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--memory", action="store_true", help="10,000 linked members, 1,000 mid-conversation"
     )
-    parser.add_argument("--profile", action="store_true", help="py-spy the bot (needs py-spy)")
+    parser.add_argument(
+        "--profile",
+        choices=["balance", "paced"],
+        help="py-spy the bot during these balance taps (needs py-spy)",
+    )
     arguments = parser.parse_args()
     if arguments.redis and not shutil.which("redis-server"):
         raise SystemExit("--redis needs Debian's redis-server")
