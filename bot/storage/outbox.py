@@ -143,16 +143,20 @@ class OutboxRepository:
         )
         return None if row is None else _message(row)
 
-    async def claim_due(self, limit: int, lease: dt.timedelta) -> list[OutboxMessage]:
+    async def claim_due(
+        self, limit: int, lease: dt.timedelta, *, abandoned: bool = False
+    ) -> list[OutboxMessage]:
         """Take up to ``limit`` due messages, at most one per chat (the oldest), oldest first.
 
-        A ``sending`` claim whose lease has run out is queued again first, flagged in doubt.
+        A ``sending`` claim whose lease has run out is queued again first, flagged in doubt;
+        with ``abandoned`` (the caller knows no other process is sending: a start with this
+        file to itself) every ``sending`` claim is, at once.
         """
         now = self._clock()
         async with self._database.transaction() as tx:
             expired = await tx.fetch_all(
-                "SELECT id FROM outbox WHERE state = 'sending' AND next_attempt_at <= ?",
-                (to_text(now),),
+                "SELECT id FROM outbox WHERE state = 'sending' AND (? OR next_attempt_at <= ?)",
+                (int(abandoned), to_text(now)),
             )
             if expired:
                 proven = self.journal.read()
@@ -164,8 +168,9 @@ class OutboxRepository:
                         )
                     else:
                         await tx.execute(
-                            "UPDATE outbox SET state = 'queued', in_doubt = 1 WHERE id = ?",
-                            (row["id"],),
+                            "UPDATE outbox SET state = 'queued', in_doubt = 1, "
+                            "next_attempt_at = ? WHERE id = ?",
+                            (to_text(now), row["id"]),
                         )
             rows = await tx.fetch_all(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "

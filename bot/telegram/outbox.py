@@ -280,10 +280,16 @@ class OutboxSender:
     """Sends what is due in the outbox until stopped: flood waits, failed sends, messages
     left by a stop or a crash (those in doubt included), and other processes' leftovers."""
 
-    def __init__(self, outbox: Outbox, bot: Bot, *, at_once: int = SENDING_AT_ONCE) -> None:
+    def __init__(
+        self, outbox: Outbox, bot: Bot, *, at_once: int = SENDING_AT_ONCE, alone: bool = False
+    ) -> None:
+        """``alone``: no other process sends from this database (one polling process, which
+        holds the file): sends a crash left unfinished are taken up at once, not after
+        their lease."""
         self._outbox = outbox
         self._bot = bot
         self._at_once = at_once
+        self._abandoned = alone
         self._sending: set[asyncio.Task[bool]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -309,7 +315,8 @@ class OutboxSender:
             free = self._at_once - len(self._sending)
             try:
                 if free > 0:
-                    claimed = await repository.claim_due(free, LEASE)
+                    claimed = await repository.claim_due(free, LEASE, abandoned=self._abandoned)
+                    self._abandoned = False
                 for message in claimed:
                     task = asyncio.create_task(self._outbox.send(self._bot, message))
                     self._sending.add(task)

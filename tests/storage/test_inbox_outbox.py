@@ -165,3 +165,15 @@ async def test_a_send_telegram_took_before_the_crash_is_not_sent_again(
     await restarted.mark_sent(again.id, 9)
     assert await restarted.compact_journal()
     assert restarted.journal.read() == set()
+
+
+async def test_a_process_alone_with_the_file_takes_up_a_crashed_send_at_once(
+    database: Database, clock: FakeClock
+) -> None:
+    outbox = OutboxRepository(database, clock=clock)
+    await outbox.put("card", 1, "text", {})
+    [claimed] = await outbox.claim_due(10, LEASE)
+    restarted = OutboxRepository(database, clock=clock)
+    assert await restarted.claim_due(10, LEASE) == []  # another process may still be on it
+    [again] = await restarted.claim_due(10, LEASE, abandoned=True)
+    assert again.id == claimed.id and again.in_doubt
