@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,7 +116,14 @@ class Database:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
         async with self._exclusive() as tx:
-            await tx.execute("BEGIN IMMEDIATE")
+            try:
+                await tx.execute("BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                # The driver's thread still opens the transaction: end it, or every later
+                # one fails ("cannot start a transaction within a transaction").
+                with suppress(sqlite3.OperationalError):
+                    await asyncio.shield(self._connection.execute("ROLLBACK"))
+                raise
             try:
                 yield tx
             except BaseException:

@@ -163,7 +163,8 @@ class OutboxRepository:
                 for row in expired:
                     if row["id"] in proven:
                         await tx.execute(
-                            "UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ?",
+                            "UPDATE outbox SET state = 'sent', sent_at = ?, payload = '{}' "
+                            "WHERE id = ?",
                             (to_text(now), row["id"]),
                         )
                     else:
@@ -191,9 +192,10 @@ class OutboxRepository:
         return None if row is None or row[0] is None else from_text(row[0])
 
     async def mark_sent(self, message_id: int, telegram_message_id: int | None) -> None:
+        """Sent: only the key stays (names and card numbers are not kept past their use)."""
         await self._database.execute(
-            "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, error = '' "
-            "WHERE id = ?",
+            "UPDATE outbox SET state = 'sent', sent_at = ?, message_id = ?, error = '', "
+            "payload = '{}' WHERE id = ?",
             (to_text(self._clock()), telegram_message_id, message_id),
         )
 

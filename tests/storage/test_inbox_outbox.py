@@ -3,8 +3,11 @@ sent once, one chat's messages in order, a crashed send flagged in doubt."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
+
+import pytest
 
 from bot.storage import Database
 from bot.storage.inbox import Inbox
@@ -177,3 +180,23 @@ async def test_a_process_alone_with_the_file_takes_up_a_crashed_send_at_once(
     assert await restarted.claim_due(10, LEASE) == []  # another process may still be on it
     [again] = await restarted.claim_due(10, LEASE, abandoned=True)
     assert again.id == claimed.id and again.in_doubt
+
+
+async def test_a_write_cancelled_while_its_transaction_begins_leaves_none_open(
+    database: Database,
+) -> None:
+    # A stop cancels what outlives its drain; the next run's writes must still commit.
+    await database.execute("CREATE TABLE marks (x INTEGER)")
+
+    async def write() -> None:
+        async with database.transaction() as tx:
+            await tx.execute("INSERT INTO marks VALUES (1)")
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0)  # it now waits for BEGIN IMMEDIATE in the driver's thread
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with database.transaction() as tx:
+        await tx.execute("INSERT INTO marks VALUES (2)")
+    assert [tuple(row) for row in await database.fetch_all("SELECT x FROM marks")] == [(2,)]
