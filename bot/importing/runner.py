@@ -525,6 +525,8 @@ class Importer:
                         results.extend(await sender.send(piece))
                     except (Unavailable, AuthFailed) as exc:
                         failures.append(_halt_reason(exc))
+                        # Stop the other chunks before they take the semaphore.
+                        self._halt = self._halt or failures[0]
                     except ProtocolError as exc:
                         results.extend(
                             _all_failed(
@@ -546,7 +548,9 @@ class Importer:
         gathered = await asyncio.gather(*(lane_results(lane) for lane in lanes))
         if failures:
             single = requests == 1 and attempted == 1
-            landed = not single or sender_is_multi(sender)
+            # A timeout or a lost answer may follow a request the platform handled: with a
+            # reconciler the chunk stays in doubt and the next run looks its rows up.
+            landed = not single or sender_is_multi(sender) or self._reconciler is not None
             return _Sent([], failures[0], may_have_landed=landed)
         if attempted < requests:
             # Stopped between two requests of this chunk: what went out may have landed.

@@ -25,19 +25,22 @@ class FaultPlan:
     """Answer with this HTTP status and a plain body instead of the real answer."""
     drop: bool = False
     """Close the connection without answering."""
+    lost_answer: bool = False
+    """Handle the request, then close the connection without answering: the platform did it,
+    the client never learns."""
     count: int | None = None
     """How many requests the fault applies to; ``None`` means until cleared."""
 
     @property
     def active(self) -> bool:
-        return (self.latency > 0 or self.error_status is not None or self.drop) and (
-            self.count is None or self.count > 0
-        )
+        faulty = self.latency > 0 or self.error_status is not None
+        return (faulty or self.drop or self.lost_answer) and (self.count is None or self.count > 0)
 
     def replace_with(self, other: FaultPlan) -> None:
         """Change the plan in place: a started app's state must not be reassigned."""
         self.latency, self.error_status = other.latency, other.error_status
         self.drop, self.count = other.drop, other.count
+        self.lost_answer = other.lost_answer
 
     def consume(self) -> None:
         if self.count is not None:
@@ -63,6 +66,11 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise asyncio.CancelledError
     if plan.error_status is not None:
         return web.Response(status=plan.error_status, text="sandbox: injected fault")
+    if plan.lost_answer:
+        await handler(request)
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError
     return await handler(request)
 
 
@@ -73,6 +81,7 @@ async def _set_faults(request: web.Request) -> web.Response:
             latency=float(body.get("latency", 0)),
             error_status=body.get("error_status"),
             drop=bool(body.get("drop", False)),
+            lost_answer=bool(body.get("lost_answer", False)),
             count=body.get("count"),
         )
     )
