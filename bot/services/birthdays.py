@@ -22,7 +22,7 @@ from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError, Unavailable
 from bot.services.catalog import CampaignCatalog
 from bot.services.enrollment import SignupBonus
-from bot.services.owed_bonuses import BonusPayer, bonus_campaign
+from bot.services.owed_bonuses import FIRST_POINTS_CAMPAIGN, BonusPayer, bonus_campaign
 from bot.storage.birthdays import BirthdayBook, BirthdayMember
 from bot.storage.bonuses import OwedBonus, OwedBonuses
 from bot.storage.links import BonusState
@@ -136,14 +136,14 @@ class BirthdayTreats:
             state = await self._owed.state(f"birthday:{member.member_code}:{today.year}")
             bonus = None
             if state is not None and state is not BonusState.FAILED and self._bonus is not None:
-                grant = await self._grant()
+                grant = self._grant()
                 bonus = None if grant is None else await self._described(grant)
             pending = state in (BonusState.SENDING, BonusState.DOUBT)
             given += await self._greet(send, member, today.year, bonus, pending)
         celebrating = await self._book.celebrating(month_days, today.year)
         if not celebrating:
             return given
-        grant = await self._grant()
+        grant = self._grant()
         for member in celebrating:
             claimed, owed = await self._book.claim_treat(
                 member.member_code, today.year, member.birthday, grant
@@ -187,23 +187,15 @@ class BirthdayTreats:
             log.info("Birthdays not refreshed: %s", exc.message)
         return await self.give_treats(send)
 
-    async def _grant(self) -> BonusGrant | None:
-        """Today's bonus and its campaign; ``None`` (a greeting only) when none can be paid."""
+    def _grant(self) -> BonusGrant | None:
+        """Today's bonus; no platform call (its campaign is checked when it is paid)."""
         if self._bonus is None:
             return None
-        try:
-            campaign = await bonus_campaign(self._catalog, self._campaign)
-        except LoyaltyError as exc:
-            log.warning("Birthday bonuses not owed today: %s", exc.message)
-            return None
-        if campaign is None:
-            log.warning("Birthday bonus not owed: no points or gift card campaign to pay it in")
-            return None
-        return BonusGrant(campaign.id, self._bonus)
+        return BonusGrant(self._campaign or FIRST_POINTS_CAMPAIGN, self._bonus)
 
     async def _described(self, grant: BonusGrant) -> SignupBonus | None:
         try:
-            campaign = (await self._catalog.by_id()).get(grant.campaign_id)
+            campaign = await bonus_campaign(self._catalog, grant.campaign_id)
         except LoyaltyError:
             return None
         return None if campaign is None else SignupBonus(grant.amount, campaign)
@@ -217,7 +209,7 @@ class BirthdayTreats:
         if await self._owed.state(owed.key) is not BonusState.DOUBT:
             return None, False
         try:
-            described = (await self._catalog.by_id()).get(owed.campaign_id)
+            described = await bonus_campaign(self._catalog, owed.campaign_id)
         except LoyaltyError:
             described = None
         return (None if described is None else SignupBonus(owed.amount, described)), True

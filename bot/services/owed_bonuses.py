@@ -21,6 +21,7 @@ from typing import Generic, Protocol, TypeVar
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError, Unavailable
 from bot.loyalty.models import Campaign, CampaignKind, Purchase
+from bot.services.balance_notices import BalanceNotifier, bonus_change, notify
 from bot.services.catalog import CampaignCatalog
 from bot.storage.links import BonusState
 from bot.storage.timestamps import Clock, utc_now
@@ -80,12 +81,17 @@ def bonus_purchase(
     return Purchase(campaign_id=campaign_id, amount=amount, description=marker)
 
 
-async def bonus_campaign(catalog: CampaignCatalog, configured: str) -> Campaign | None:
-    """The campaign a configured bonus is credited in: ``configured``, else the program's
-    first points campaign; ``None`` when that is not a campaign a bonus can be paid in."""
+FIRST_POINTS_CAMPAIGN = "*"
+"""A bonus's campaign when none is configured: the program's first points campaign, looked up
+when the bonus is paid (so owing it needs no platform call)."""
+
+
+async def bonus_campaign(catalog: CampaignCatalog, campaign_id: str) -> Campaign | None:
+    """The campaign a bonus is credited in (``FIRST_POINTS_CAMPAIGN`` or empty: the program's
+    first points campaign); ``None`` when there is no such campaign a bonus can be paid in."""
     campaigns = await catalog.campaigns()
-    if configured:
-        campaign = (await catalog.by_id()).get(configured)
+    if campaign_id and campaign_id != FIRST_POINTS_CAMPAIGN:
+        campaign = (await catalog.by_id()).get(campaign_id)
         return campaign if campaign is not None and campaign.kind in BONUS_KINDS else None
     return next((c for c in campaigns if c.kind is CampaignKind.POINTS), None)
 
@@ -108,6 +114,8 @@ class BonusPayer(Generic[B]):
         self._clock = clock
         self._name = name
         self._settling: asyncio.Task[None] | None = None
+        self.notifier: BalanceNotifier | None = None
+        """Told of each owed bonus finally credited (its member heard it was on its way)."""
 
     async def pay(self, bonus: B) -> Campaign | None:
         """Send one bonus (its row is in state ``sending``) and record what became of it.
@@ -116,15 +124,15 @@ class BonusPayer(Generic[B]):
         no answer: in doubt, settled later). Never raises a platform error.
         """
         try:
-            campaign = (await self._catalog.by_id()).get(bonus.campaign_id)
-            if campaign is None or campaign.kind not in BONUS_KINDS:
+            campaign = await bonus_campaign(self._catalog, bonus.campaign_id)
+            if campaign is None:
                 log.warning("%s for campaign %s cannot be paid", self._name, bonus.campaign_id)
                 await self._store.bonus_outcome(bonus, BonusState.FAILED)
                 return None
             purchase = bonus_purchase(
                 campaign.kind, campaign.points_ratio, bonus.amount, campaign.id, bonus.marker
             )
-            await self._backend.join_campaign(bonus.member_code, bonus.campaign_id, purchase)
+            await self._backend.join_campaign(bonus.member_code, campaign.id, purchase)
         except Unavailable as exc:
             log.warning(
                 "%s for member %s in doubt (%s); it is checked and paid later",
@@ -173,9 +181,19 @@ class BonusPayer(Generic[B]):
             if paid:
                 await self._store.bonus_outcome(taken, BonusState.CREDITED)
                 credited += 1
-            elif await self.pay(taken) is not None:
+                await self._tell(taken, await bonus_campaign(self._catalog, taken.campaign_id))
+            elif (campaign := await self.pay(taken)) is not None:
                 credited += 1
+                await self._tell(taken, campaign)
         return credited
+
+    async def _tell(self, bonus: B, campaign: Campaign | None) -> None:
+        if self.notifier is None or campaign is None:
+            return
+        change = await bonus_change(
+            self._backend, bonus.member_code, campaign, bonus.amount, bonus.marker
+        )
+        await notify(self.notifier, change)
 
     def start_settling(self, every: float = SETTLE_OWED_EVERY) -> None:
         """Check and pay owed bonuses now and then in the background (bot start-up)."""

@@ -31,7 +31,7 @@ from bot.loyalty.errors import LoyaltyError
 from bot.loyalty.models import Member
 from bot.services.catalog import CampaignCatalog
 from bot.services.enrollment import InviterNotice, ReferralOutcome, SignupBonus
-from bot.services.owed_bonuses import BonusPayer, bonus_campaign
+from bot.services.owed_bonuses import FIRST_POINTS_CAMPAIGN, BonusPayer, bonus_campaign
 from bot.storage.bonuses import OwedBonus, OwedBonuses
 from bot.storage.links import BonusState, token_digest
 from bot.storage.referrals import (
@@ -208,43 +208,34 @@ class Referrals:
             telegram_user_id, member_code, month=self.month(), cap=self.monthly_cap
         )
 
-    async def _grants(self) -> tuple[BonusGrant | None, BonusGrant | None]:
-        if self._friend_bonus is None and self._inviter_bonus is None:
-            return None, None
-        try:
-            campaign = await bonus_campaign(self._catalog, self._campaign)
-        except LoyaltyError as exc:
-            log.warning("Invite bonuses not owed: the campaign is unknown (%s)", exc.message)
-            return None, None
-        if campaign is None:
-            log.warning("Invite bonuses not owed: no points or gift card campaign to pay them in")
-            return None, None
+    def _grants(self) -> tuple[BonusGrant | None, BonusGrant | None]:
+        """The bonuses a referral owes; no platform call (the campaign is checked at payment)."""
+        campaign = self._campaign or FIRST_POINTS_CAMPAIGN
         friend, inviter = (
-            None if amount is None else BonusGrant(campaign.id, amount)
+            None if amount is None else BonusGrant(campaign, amount)
             for amount in (self._friend_bonus, self._inviter_bonus)
         )
         return friend, inviter
 
     async def bonus_terms(self) -> tuple[SignupBonus | None, SignupBonus | None]:
         """What a friend and their inviter each get, to show on the invite screen."""
-        friend, inviter = await self._grants()
-        if friend is None and inviter is None:
+        if self._friend_bonus is None and self._inviter_bonus is None:
             return None, None
-        campaigns = await self._catalog.by_id()
-
-        def described(grant: BonusGrant | None) -> SignupBonus | None:
-            if grant is None or grant.campaign_id not in campaigns:
-                return None
-            return SignupBonus(grant.amount, campaigns[grant.campaign_id])
-
-        return described(friend), described(inviter)
+        campaign = await bonus_campaign(self._catalog, self._campaign)
+        if campaign is None:
+            return None, None
+        friend, inviter = (
+            None if amount is None else SignupBonus(amount, campaign)
+            for amount in (self._friend_bonus, self._inviter_bonus)
+        )
+        return friend, inviter
 
     async def finish(
         self, telegram_user_id: int, member: Member, *, created: bool, friend_name: str
     ) -> ReferralOutcome | None:
         """The friend's join is done: record the referral, pay both bonuses once, and claim
         the inviter's notice. Never raises a platform error: an unpaid bonus stays owed."""
-        friend_grant, inviter_grant = await self._grants()
+        friend_grant, inviter_grant = self._grants()
         settled = await self._repository.settle(
             telegram_user_id,
             member.code,
@@ -287,7 +278,7 @@ class Referrals:
         if campaign is not None:
             return SignupBonus(owed.amount, campaign), False
         try:
-            described = (await self._catalog.by_id()).get(owed.campaign_id)
+            described = await bonus_campaign(self._catalog, owed.campaign_id)
         except LoyaltyError:
             described = None
         pending = await self._owed.state(owed.key) is BonusState.DOUBT
