@@ -5,16 +5,21 @@ configured, and helpers that read the platform like a member would."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
 
-from bot.config import BirthdaySettings, ReferralSettings, Settings
+from bot.config import BirthdaySettings, HttpSettings, ReferralSettings, Settings
+from bot.loyalty.altcraft import AltcraftClient
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.models import PointsBalance
+from bot.sandbox.altcraft import create_app as create_altcraft
 from bot.sandbox.clienttoolbox import demo
+from bot.sandbox.runner import serve
 from bot.services.referrals import Referrals
+from tests.importing.conftest import altcraft_settings
 from tests.telegram.conftest import BotUnderTest, app, clock, email_codes, jane
 
 __all__ = ["app", "clock", "email_codes", "jane"]
@@ -73,3 +78,16 @@ async def member_code(backend: LoyaltyBackend, e164: str) -> str:
     member = await backend.find_member_by_phone(e164)
     assert member is not None, f"no member with {e164} on the platform"
     return member.code
+
+
+@pytest.fixture
+async def altcraft_backend() -> AsyncIterator[AltcraftClient]:
+    app = create_altcraft(":memory:")
+    async with serve(app) as url:
+        client = AltcraftClient(
+            altcraft_settings(url), HttpSettings(connect_timeout=2, read_timeout=2)
+        )
+        try:
+            yield client
+        finally:
+            await client.aclose()

@@ -8,23 +8,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import zoneinfo
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from bot.config import HttpSettings, Settings
+from bot.config import Settings
 from bot.loyalty.altcraft import AltcraftClient
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.models import NewMember
-from bot.sandbox.altcraft import create_app as create_altcraft
-from bot.sandbox.runner import serve
 from bot.services.birthdays import birthday_month_days
 from bot.storage.birthdays import BirthdayBook
 from bot.telegram.member_messages import send_birthday_greetings
 from bot.telegram.rewards import Rewards
-from tests.importing.conftest import altcraft_settings
 from tests.rewards.conftest import BIRTHDAY_BONUS, marked_credits, member_code, points
 from tests.telegram.chat import TelegramUser
 from tests.telegram.conftest import BotUnderTest, MovableClock, start_bot, stop_bot
@@ -63,19 +58,6 @@ async def set_birthday(user: TelegramUser, typed: str) -> None:
     await user.press("🎂 Birthday")
     [saved] = await user.send(typed)
     assert "Birthday:" in saved.text
-
-
-@pytest.fixture
-async def altcraft_backend() -> AsyncIterator[AltcraftClient]:
-    app: web.Application = create_altcraft(":memory:")
-    async with serve(app) as url:
-        client = AltcraftClient(
-            altcraft_settings(url), HttpSettings(connect_timeout=2, read_timeout=2)
-        )
-        try:
-            yield client
-        finally:
-            await client.aclose()
 
 
 @pytest.fixture(params=["clienttoolbox", "altcraft"])

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+from pathlib import Path
 
 import PIL.Image
 import zxingcpp
 
+from bot.config import Settings
+from bot.loyalty.altcraft import AltcraftClient
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.loyalty.models import NewMember
 from bot.storage.bonuses import OwedBonuses
@@ -26,7 +29,7 @@ from tests.rewards.conftest import (
     referrals,
 )
 from tests.telegram.chat import TelegramUser
-from tests.telegram.conftest import BotUnderTest, EmailCodeLog
+from tests.telegram.conftest import BotUnderTest, EmailCodeLog, MovableClock, start_bot, stop_bot
 from tests.telegram.fake_telegram import Sent
 
 ANNA_PHONE, ANNA = "12025550101", "+12025550101"
@@ -237,3 +240,33 @@ async def test_a_friend_already_a_member_by_email_gets_nothing_and_a_new_one_by_
     [told] = sent_to(app, anna, before)
     assert told.text.startswith("🎉 Emil joined")
     assert await points(ct_backend, anna_code) == INVITER_BONUS
+
+
+async def test_on_altcraft_both_are_credited_once_and_an_own_link_refused(
+    settings: Settings, altcraft_backend: AltcraftClient, tmp_path: Path, clock: MovableClock
+) -> None:
+    app = await start_bot(settings, altcraft_backend, tmp_path / "bot.db", clock)
+    try:
+        anna = app.user(2001, first_name="Anna")
+        await anna.share_contact(ANNA_PHONE)
+        anna_code = await member_code(altcraft_backend, ANNA)
+        token, invite = await invite_token(anna)
+        assert "you get +50 points and they get +25 points" in invite.text
+        boris = app.user(2002, first_name="Boris")
+        await boris.send(f"/start {token}")
+        before = len(app.telegram.sent)
+        [card] = await boris.share_contact(BORIS_PHONE)
+        assert card.text.endswith("\n🎁 Invite bonus: +25 points.")
+        [told] = sent_to(app, anna, before)
+        assert told.text.startswith("🎉 Boris joined")
+        [own, _menu] = await anna.send(f"/start {token}")
+        assert own.text.startswith("That's your own invite link.")
+        await boris.send(f"/start {token}")
+
+        boris_code = await member_code(altcraft_backend, BORIS)
+        assert await points(altcraft_backend, boris_code) == FRIEND_BONUS
+        assert await points(altcraft_backend, anna_code) == INVITER_BONUS
+        assert len(await marked_credits(altcraft_backend, boris_code, "Invite bonus")) == 1
+        assert len(await marked_credits(altcraft_backend, anna_code, "Invite bonus")) == 1
+    finally:
+        await stop_bot(app)
