@@ -481,12 +481,16 @@ class Importer:
         for row in rows:
             member = _code(row).strip().casefold()
             lanes[zlib.crc32(member.encode()) % self._lane_count].append(row)
-        size = self.limits.rows
-        return [
-            [lane[start : start + size] for start in range(0, len(lane), size)]
-            for lane in lanes
-            if lane
-        ]
+        limits = self.limits
+        pieces: list[list[list[ImportRow]]] = []
+        for lane in lanes:
+            if not lane:
+                continue
+            # Lanes come out a little uneven; where the platform sets no ceiling, a lane goes
+            # in one request rather than a second, small one costing a round trip.
+            size = limits.rows if limits.max_rows is not None else len(lane)
+            pieces.append([lane[start : start + size] for start in range(0, len(lane), size)])
+        return pieces
 
     async def _send(
         self, rows: Sequence[ImportRow], begin: Callable[[], Awaitable[None]]
