@@ -12,8 +12,8 @@ import datetime as dt
 import json
 import logging
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Protocol
 
@@ -105,6 +105,8 @@ class InviterNotice:
     """The bonus is owed but not credited yet (the platform did not answer)."""
     key: str = ""
     """Names this notice once, for the sender (``referral:<id>``)."""
+    sent: Callable[[], Awaitable[None]] | None = field(default=None, compare=False, repr=False)
+    """To call once the notice went out (or can never go out), so it is not sent again."""
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,17 @@ from bot.storage.referrals import (
     InviteOutcome,
     ReferralCount,
     ReferralRepository,
+    referral_bonus_key,
 )
 from bot.storage.timestamps import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
 __all__ = ["InviteOpening", "InviteOutcome", "ReferralStats", "Referrals", "is_invite_shaped"]
+
+NOTICE_LEASE = dt.timedelta(minutes=5)
+"""An inviter notice claimed this long ago and not sent: its sender died; send it again."""
+NOTICE_GIVE_UP_AFTER = dt.timedelta(days=2)
 
 INVITE_PREFIX = "r"
 BODY_BYTES = 8
@@ -255,13 +260,13 @@ class Referrals:
         inviter_bonus, inviter_pending = await self._pay(settled.inviter_bonus)
         notice = None
         if settled.inviter_telegram_user_id is not None:
-            notice = InviterNotice(
-                telegram_user_id=settled.inviter_telegram_user_id,
-                language=settled.inviter_language,
-                friend_name=friend_name,
-                bonus=inviter_bonus,
-                bonus_pending=inviter_pending,
-                key=f"referral:{settled.referral_id}",
+            notice = self._notice(
+                settled.referral_id,
+                settled.inviter_telegram_user_id,
+                settled.inviter_language,
+                friend_name,
+                inviter_bonus,
+                inviter_pending,
             )
         return ReferralOutcome(
             refusal=None,
@@ -269,6 +274,60 @@ class Referrals:
             friend_bonus_pending=friend_pending,
             inviter_notice=notice,
         )
+
+    def _notice(
+        self,
+        referral_id: int,
+        telegram_user_id: int,
+        language: str | None,
+        friend_name: str,
+        bonus: SignupBonus | None,
+        pending: bool,
+    ) -> InviterNotice:
+        async def sent() -> None:
+            await self._repository.notice_sent(referral_id)
+
+        return InviterNotice(
+            telegram_user_id=telegram_user_id,
+            language=language,
+            friend_name=friend_name,
+            bonus=bonus,
+            bonus_pending=pending,
+            key=f"referral:{referral_id}",
+            sent=sent,
+        )
+
+    async def unsent_notices(self) -> list[InviterNotice]:
+        """Inviter notices whose sender died between claim and send (a few minutes ago, up to
+        ``NOTICE_GIVE_UP_AFTER``), taken again to be sent now."""
+        now = self._clock()
+        notices = []
+        for unsent in await self._repository.retake_unsent_notices(
+            claimed_before=now - NOTICE_LEASE, claimed_after=now - NOTICE_GIVE_UP_AFTER
+        ):
+            bonus, pending = None, False
+            key = referral_bonus_key(unsent.referral_id, "inviter")
+            state = await self._owed.state(key)
+            if state in (BonusState.CREDITED, BonusState.SENDING, BonusState.DOUBT):
+                amount = self._inviter_bonus
+                try:
+                    campaign = await bonus_campaign(self._catalog, self._campaign)
+                except LoyaltyError:
+                    campaign = None
+                if amount is not None and campaign is not None:
+                    bonus = SignupBonus(amount, campaign)
+                pending = state is not BonusState.CREDITED
+            notices.append(
+                self._notice(
+                    unsent.referral_id,
+                    unsent.inviter_telegram_user_id,
+                    unsent.inviter_language,
+                    unsent.friend_name,
+                    bonus,
+                    pending,
+                )
+            )
+        return notices
 
     async def _pay(self, owed: OwedBonus | None) -> tuple[SignupBonus | None, bool]:
         """(the bonus credited, or ``None``; whether it is still owed after this try)."""

@@ -496,4 +496,29 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE card_images_v3 RENAME TO card_images",
         ),
     ),
+    Migration(
+        version=11,
+        name="members' message switches (balance changes, broadcasts), unreachable chats",
+        statements=(
+            # No row: both switches on. unreachable_at: the member blocked the bot.
+            """
+            CREATE TABLE notification_settings (
+                telegram_user_id INTEGER PRIMARY KEY,
+                balance INTEGER NOT NULL DEFAULT 1,
+                broadcasts INTEGER NOT NULL DEFAULT 1,
+                unreachable_at TEXT,
+                changed_at TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
+    Migration(
+        version=12,
+        name="when each inviter's notice went out",
+        statements=(
+            # inviter_told_at: the notice is claimed; this: it went out. A claim left without
+            # it by a dead process is taken again.
+            "ALTER TABLE referrals ADD COLUMN inviter_notice_sent_at TEXT",
+        ),
+    ),
 )

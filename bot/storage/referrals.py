@@ -9,6 +9,7 @@ keys ``referral:<id>:friend`` and ``referral:<id>:inviter``), before the platfor
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -59,6 +60,14 @@ class SettledReferral:
     inviter_telegram_user_id: int | None
     """The inviter to tell (claimed now, once); ``None`` if not linked or already told."""
     inviter_language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnsentNotice:
+    referral_id: int
+    inviter_telegram_user_id: int
+    inviter_language: str | None
+    friend_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +275,44 @@ class ReferralRepository:
         return SettledReferral(
             referral_id, inviter, None, owed["friend"], owed["inviter"], inviter_user, language
         )
+
+    async def notice_sent(self, referral_id: int) -> None:
+        await self._database.execute(
+            "UPDATE referrals SET inviter_notice_sent_at = ? WHERE id = ?",
+            (to_text(self._clock()), referral_id),
+        )
+
+    async def retake_unsent_notices(
+        self, *, claimed_before: dt.datetime, claimed_after: dt.datetime, limit: int = 50
+    ) -> list[UnsentNotice]:
+        """Inviter notices claimed between the two moments that never went out (their sender
+        died), taken again for one worker each; their inviter still linked."""
+        now = to_text(self._clock())
+        async with self._database.transaction() as tx:
+            rows = await tx.fetch_all(
+                "SELECT referrals.id, referrals.friend_name, member_links.telegram_user_id, "
+                "user_languages.language FROM referrals JOIN member_links "
+                "ON member_links.member_code = referrals.inviter_code "
+                "LEFT JOIN user_languages "
+                "ON user_languages.telegram_user_id = member_links.telegram_user_id "
+                "WHERE referrals.state = 'joined' AND referrals.inviter_notice_sent_at IS NULL "
+                "AND referrals.inviter_told_at < ? AND referrals.inviter_told_at > ? "
+                "ORDER BY referrals.id LIMIT ?",
+                (to_text(claimed_before), to_text(claimed_after), limit),
+            )
+            for row in rows:
+                await tx.execute(
+                    "UPDATE referrals SET inviter_told_at = ? WHERE id = ?", (now, row["id"])
+                )
+        return [
+            UnsentNotice(
+                referral_id=row["id"],
+                inviter_telegram_user_id=row["telegram_user_id"],
+                inviter_language=row["language"],
+                friend_name=row["friend_name"],
+            )
+            for row in rows
+        ]
 
     async def counts(self) -> list[ReferralCount]:
         """Openings by outcome, joins, refusals and credited bonuses, per inviter and month."""

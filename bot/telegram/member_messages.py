@@ -29,6 +29,7 @@ from bot.telegram.outbox import Outbox
 log = logging.getLogger(__name__)
 
 BIRTHDAY_JOB_EVERY = 600.0
+NOTICES_EVERY = 120.0
 
 
 async def send_member_message(
@@ -71,13 +72,46 @@ async def tell_inviter(
     outbox: Outbox, bot: Bot, i18n: I18n, notice: InviterNotice, *, program_name: str
 ) -> None:
     """Tell the inviter, in their language, that their friend joined. Never raises a
-    Telegram error: the friend's join is done whatever happens to this message."""
+    Telegram error: the friend's join is done whatever happens to this message. Once the
+    outbox holds it, the notice is marked sent; a notice claimed but never handed over (its
+    process died) is handed over by ``resend_inviter_notices``, under the same key."""
     with i18n.context(), i18n.use_locale(notice.language or i18n.default_locale):
         text = inviter_notice_text(notice, program_name)
     try:
         await send_member_message(outbox, bot, notice.key, notice.telegram_user_id, text)
     except TelegramAPIError as exc:
         log.warning("Inviter %s not told of their friend: %s", notice.telegram_user_id, exc)
+        return
+    if notice.sent is not None:
+        await notice.sent()
+
+
+async def resend_inviter_notices(
+    outbox: Outbox, bot: Bot, i18n: I18n, referrals: Referrals, *, program_name: str
+) -> int:
+    """Hand over the inviter notices a dead process claimed and never handed over; returns
+    how many."""
+    notices = await referrals.unsent_notices()
+    for notice in notices:
+        await tell_inviter(outbox, bot, i18n, notice, program_name=program_name)
+    return len(notices)
+
+
+async def keep_resending_inviter_notices(
+    outbox: Outbox,
+    bot: Bot,
+    i18n: I18n,
+    referrals: Referrals,
+    *,
+    program_name: str,
+    every: float = NOTICES_EVERY,
+) -> None:
+    while True:
+        try:
+            await resend_inviter_notices(outbox, bot, i18n, referrals, program_name=program_name)
+        except Exception:
+            log.exception("Re-sending inviter notices failed; trying again later")
+        await asyncio.sleep(every)
 
 
 def birthday_text(greeting: BirthdayGreeting, program_name: str) -> str:

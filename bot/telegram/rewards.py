@@ -1,8 +1,9 @@
 """Invite a friend and the birthday treat, put together for the Dispatcher.
 
 ``build_rewards`` makes the services on the bot's database; ``start_rewards`` (a start-up
-hook) starts settling owed bonuses and the birthday job beside polling or the webhook, on
-every replica (each treat and each bonus is claimed in the database, so none runs twice);
+hook) starts settling owed bonuses, handing over inviter notices a dead process left, and the
+birthday job beside polling or the webhook, on every replica (each treat, bonus and notice is
+claimed in the database, so none runs twice);
 ``stop_rewards`` stops both.
 """
 
@@ -27,7 +28,11 @@ from bot.storage.database import Database
 from bot.storage.links import LinkRepository
 from bot.storage.referrals import ReferralRepository
 from bot.storage.timestamps import Clock
-from bot.telegram.member_messages import keep_sending_birthday_greetings, stop
+from bot.telegram.member_messages import (
+    keep_resending_inviter_notices,
+    keep_sending_birthday_greetings,
+    stop,
+)
 from bot.telegram.outbox import Outbox
 
 
@@ -88,6 +93,13 @@ async def start_rewards(
     bot: Bot, rewards: Rewards, i18n: I18n, settings: Settings, outbox: Outbox
 ) -> None:
     rewards.payer.start_settling()
+    rewards.tasks.append(
+        asyncio.create_task(
+            keep_resending_inviter_notices(
+                outbox, bot, i18n, rewards.referrals, program_name=settings.program_name
+            )
+        )
+    )
     if settings.birthday.enabled:
         rewards.tasks.append(
             asyncio.create_task(

@@ -12,6 +12,7 @@ from bot.config import HttpSettings, Settings
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.storage.bonuses import OwedBonuses
 from bot.storage.links import BonusState
+from bot.telegram.member_messages import resend_inviter_notices
 from bot.telegram.pending_joins import finish_pending_joins
 from tests.conftest import ct_settings
 from tests.links.test_bonus_failures import FlakyPlatform
@@ -106,3 +107,49 @@ async def test_a_friends_join_taken_while_the_platform_was_down_pays_both_once_l
     boris_code = await member_code(ct_backend, "+12025550102")
     assert await points(ct_backend, boris_code) == FRIEND_BONUS
     assert await points(ct_backend, anna_code) == INVITER_BONUS
+
+
+async def test_an_inviter_notice_its_process_never_handed_over_goes_out_once_later(
+    app: BotUnderTest,
+    ct_backend: ClientToolboxClient,
+    clock: MovableClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    anna = app.user(2001, first_name="Anna")
+    await anna.share_contact("12025550101")
+    anna_code = await member_code(ct_backend, "+12025550101")
+    token = await referrals(app).invite_token(anna_code)
+    boris = app.user(2002, first_name="Boris")
+    await boris.send(f"/start {token}")
+
+    async def died_before_telling(*args: object, **kwargs: object) -> None:
+        return None
+
+    # The process dies right after the friend's card: the notice is claimed, never queued.
+    with monkeypatch.context() as patched:
+        patched.setattr("bot.telegram.routers.start.tell_inviter", died_before_telling)
+        before = len(app.telegram.sent)
+        await boris.share_contact("12025550102")
+    assert [sent.chat_id for sent in app.telegram.sent[before:]] == [boris.user.id]
+
+    async def resend() -> int:
+        return await resend_inviter_notices(
+            app.dispatcher["outbox"],
+            app.bot,
+            app.dispatcher["i18n"],
+            referrals(app),
+            program_name="Great Widgets Rewards",
+        )
+
+    assert await resend() == 0  # claimed moments ago: its process may still be at it
+    clock.advance(minutes=6)
+    before = len(app.telegram.sent)
+    assert await resend() == 1
+    assert await resend() == 0
+    clock.advance(minutes=6)
+    assert await resend() == 0
+    [told] = app.telegram.sent[before:]
+    assert told.chat_id == anna.user.id
+    assert told.text == (
+        "🎉 Boris joined Great Widgets Rewards through your invite!\n🎁 +50 points for you."
+    )
