@@ -453,6 +453,8 @@ class Importer:
                 self._halt = self._halt or sent.failure
                 return ChunkOutcome(chunk, [], confirmed=False, failure=self._halt, sent=True)
             lines.extend(_matched(to_send, sent.results))
+            if sent.doubtful:
+                state = "doubt"
         lines.sort(key=lambda line: line.line)
         await checkpoints.settle_chunk(
             record.id, chunk.first_record, chunk.end_record, encode_lines(lines), state=state
@@ -502,6 +504,7 @@ class Importer:
         lanes = self._lanes(rows) if self._lane_count > 1 else [[list(rows)]]
         requests = sum(len(lane) for lane in lanes)
         failures: list[str] = []
+        unread: list[str] = []
         attempted = 0
         begun = asyncio.Lock()
         started = False
@@ -532,13 +535,8 @@ class Importer:
                         # Stop the other chunks before they take the semaphore.
                         self._halt = self._halt or failures[0]
                     except ProtocolError as exc:
-                        results.extend(
-                            _all_failed(
-                                piece,
-                                f"the platform's answer could not be read ({exc.message}); "
-                                "these rows may have been imported",
-                            )
-                        )
+                        unread.append(exc.message)
+                        results.extend(_all_failed(piece, _unread_message(exc, self._reconciler)))
                     except LoyaltyError as exc:
                         results.extend(
                             _all_failed(piece, f"the platform refused the request: {exc.message}")
@@ -559,7 +557,8 @@ class Importer:
         if attempted < requests:
             # Stopped between two requests of this chunk: what went out may have landed.
             return _Sent([], self._halt, may_have_landed=attempted > 0)
-        return _Sent([result for results in gathered for result in results])
+        flat = [result for results in gathered for result in results]
+        return _Sent(flat, doubtful=bool(unread) and self._reconciler is not None)
 
     async def _close(self, writer: ReportWriter, started: float) -> None:
         if not self._plan.dry_run and self._checkpoints is not None and self._record:
@@ -605,6 +604,19 @@ class _Sent:
     may_have_landed: bool = False
     """A failed send of which some request may have reached the platform: its chunk stays in
     doubt (looked up by the next run) instead of being sent again as new."""
+    doubtful: bool = False
+    """Some answer could not be read: the chunk is settled in doubt, so ``--resend-in-doubt``
+    looks its rows up."""
+
+
+def _unread_message(exc: ProtocolError, reconciler: Reconciler | None) -> str:
+    message = (
+        f"the platform's answer could not be read ({exc.message}); these rows may have been "
+        "imported"
+    )
+    if reconciler is not None:
+        message += ": run again with --resend-in-doubt to look them up on the platform"
+    return message
 
 
 def sender_is_multi(sender: ChunkSender) -> bool:

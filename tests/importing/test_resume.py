@@ -19,6 +19,7 @@ from bot.importing.runner import IN_DOUBT, ChunkOutcome, checkpoint_key
 from bot.importing.sending import BackendMembers, BackendTransactions, ChunkSender
 from bot.importing.validation import ImportRow
 from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.loyalty.errors import ProtocolError
 from bot.loyalty.models import ImportResult, PointsBalance
 from bot.sandbox.clienttoolbox import demo
 from bot.storage.imports import ImportCheckpoints
@@ -293,5 +294,50 @@ async def test_a_batch_whose_answer_was_lost_is_looked_up_not_sent_again(
     report = read_report(tmp_path / "members.report.csv")
     assert {row["outcome"] for row in report[100:150]} == {"skipped"}
     assert all("found on the platform by email" in row["message"] for row in report[100:150])
+    profiles = await ct_client.customer_search(email=f"@{DOMAIN}")
+    assert sorted(profile.email for profile in profiles) == sorted(row[1] for row in rows)
+
+
+class UnreadableSecondAnswer:
+    """Delegates to a sender; the second request lands but its answer cannot be read."""
+
+    def __init__(self, sender: ChunkSender) -> None:
+        self._sender = sender
+        self.limits = sender.limits
+        self.row_size = sender.row_size
+        self.calls = 0
+
+    async def send(self, rows: Sequence[ImportRow]) -> list[ImportResult]:
+        self.calls += 1
+        results = await self._sender.send(rows)
+        if self.calls == 2:
+            raise ProtocolError("customers_batch: the answer is not JSON")
+        return results
+
+
+async def test_rows_whose_answer_was_unreadable_are_looked_up_with_resend_in_doubt(
+    ct_client: ClientToolboxClient, run_import: ImportRun, tmp_path: Path
+) -> None:
+    rows = [[f"Unread{n}", f"unread{n}@{DOMAIN}"] for n in range(90)]
+    path = write_csv(tmp_path / "members.csv", ["First name", "E-mail"], rows)
+    options: dict[str, Any] = {"chunk_size": 30, "concurrency": 1}
+    sender = UnreadableSecondAnswer(members_sender(ct_client))
+
+    first = await run_import(
+        ImportKind.MEMBERS, path, sender, reconciler=MemberLookup(ct_client), **options
+    )
+    first_report = read_report(tmp_path / "members.report.csv")
+    again = await run_import(
+        ImportKind.MEMBERS,
+        path,
+        members_sender(ct_client),
+        reconciler=MemberLookup(ct_client),
+        resend_in_doubt=True,
+        **options,
+    )
+
+    assert dict(first.counts) == {"created": 60, "failed": 30}
+    assert all("--resend-in-doubt" in row["message"] for row in first_report[30:60])
+    assert dict(again.counts) == {"created": 60, "skipped": 30}
     profiles = await ct_client.customer_search(email=f"@{DOMAIN}")
     assert sorted(profile.email for profile in profiles) == sorted(row[1] for row in rows)
