@@ -98,23 +98,30 @@ class Inbox:
                 )
 
     async def take_over(
-        self, owner: str, *, stale_owners_only: bool, stale_after: dt.timedelta
+        self,
+        owner: str,
+        *,
+        stale_owners_only: bool,
+        stale_after: dt.timedelta,
+        own_leftovers: bool = False,
     ) -> list[InboxUpdate]:
         """The unhandled updates this process now owns, oldest first, each counted as one
         more attempt (the process that had them stopped or died before finishing them).
 
         ``stale_owners_only``: only those of owners not seen for ``stale_after`` (replicas
         sharing the file); otherwise every unhandled update (one polling process).
+        ``own_leftovers`` (at start, with an owner name no live process can share, such as
+        host and port): also those stored under this name by the process's previous run.
         """
         now = self._clock()
         cutoff = to_text(now - stale_after)
         async with self._database.transaction() as tx:
             rows = await tx.fetch_all(
                 "UPDATE inbox_updates SET owner = ?, attempts = attempts + 1 "
-                "WHERE state = 'new' AND owner != ? AND (? = 0 OR owner NOT IN "
-                "(SELECT owner FROM inbox_owners WHERE seen_at > ?)) "
+                "WHERE state = 'new' AND ((owner = ? AND ?) OR (owner != ? AND (? = 0 OR "
+                "owner NOT IN (SELECT owner FROM inbox_owners WHERE seen_at > ?)))) "
                 "RETURNING update_id, payload, attempts",
-                (owner, owner, int(stale_owners_only), cutoff),
+                (owner, owner, int(own_leftovers), owner, int(stale_owners_only), cutoff),
             )
         taken = [
             InboxUpdate(int(row["update_id"]), json.loads(row["payload"]), int(row["attempts"]))

@@ -79,9 +79,13 @@ class UpdateInbox:
         max_handling: int = MAX_HANDLING,
         max_attempts: int = MAX_ATTEMPTS,
         retry_seconds: Sequence[float] = RETRY_SECONDS,
+        owner: str | None = None,
         **handler_data: Any,
     ) -> None:
-        self.owner = secrets.token_hex(8)
+        """``owner``: a name no other live process can have (a replica's host and port), so
+        that its next run takes up what a crash left at once; by default a random one."""
+        self.owner = owner or secrets.token_hex(8)
+        self._named = owner is not None
         self._inbox = inbox
         self._bot = bot
         self._dispatcher = dispatcher
@@ -116,13 +120,14 @@ class UpdateInbox:
         await self._inbox.heartbeat(self.owner)
         await self._inbox.forget_old()
         self._heart = asyncio.create_task(self._beat(stale_owners_only))
-        return await self._take_over(stale_owners_only=stale_owners_only)
+        return await self._take_over(stale_owners_only=stale_owners_only, starting=True)
 
-    async def _take_over(self, *, stale_owners_only: bool) -> int:
+    async def _take_over(self, *, stale_owners_only: bool, starting: bool = False) -> int:
         left = await self._inbox.take_over(
             self.owner,
             stale_owners_only=stale_owners_only,
             stale_after=dt.timedelta(seconds=STALE_OWNER_SECONDS),
+            own_leftovers=starting and self._named,
         )
         if left:
             log.info("Taking up %d update(s) left unhandled by an earlier run", len(left))

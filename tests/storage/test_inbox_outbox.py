@@ -200,3 +200,27 @@ async def test_a_write_cancelled_while_its_transaction_begins_leaves_none_open(
     async with database.transaction() as tx:
         await tx.execute("INSERT INTO marks VALUES (2)")
     assert [tuple(row) for row in await database.fetch_all("SELECT x FROM marks")] == [(2,)]
+
+
+async def test_a_restarted_replica_takes_up_its_own_leftovers_at_once(
+    database: Database, clock: FakeClock
+) -> None:
+    inbox = Inbox(database, clock=clock)
+    await inbox.heartbeat("host-a:8080")
+    await inbox.heartbeat("host-b:8080")
+    await inbox.store([update(1)], "host-a:8080")
+    await inbox.store([update(2)], "host-b:8080")
+    # host-a crashed and starts again at once: its own row, not the live host-b's.
+    await inbox.heartbeat("host-a:8080")
+    taken = await inbox.take_over(
+        "host-a:8080",
+        stale_owners_only=True,
+        stale_after=dt.timedelta(seconds=60),
+        own_leftovers=True,
+    )
+    assert [u.update_id for u in taken] == [1]
+    # Once running, its own rows in hand are never taken again.
+    again = await inbox.take_over(
+        "host-a:8080", stale_owners_only=True, stale_after=dt.timedelta(seconds=60)
+    )
+    assert again == []
