@@ -10,10 +10,12 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -181,6 +183,11 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     if running.kiosk is not None:
         # The kiosk's store and claim QR codes are the bot's own signup links.
         running.kiosk.desk.set_links(dispatcher["signup_links"])
+    from bot.telegram.balance_messages import connect_balance_messages
+
+    notifier = connect_balance_messages(bot, dispatcher)
+    if running.kiosk is not None:
+        running.kiosk.desk.set_notifier(notifier)
     return bot, dispatcher
 
 
@@ -192,6 +199,7 @@ async def taking_updates(
     replicas: bool,
     drain_seconds: float,
     finish_pending_joins: bool,
+    owner: str | None = None,
 ) -> AsyncIterator[UpdateInbox]:
     """The inbox, the outbox sender and (optionally) the pending-join finisher, for the block.
 
@@ -206,7 +214,7 @@ async def taking_updates(
 
     workflow_data = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
     await dispatcher.emit_startup(bot=bot, **workflow_data)
-    updates = UpdateInbox(dispatcher["inbox"], bot, dispatcher)
+    updates = UpdateInbox(dispatcher["inbox"], bot, dispatcher, owner=owner)
     # Polling without Redis: this process holds the database file alone (see start_telegram).
     sole = not replicas and dispatcher["settings"].redis_url is None
     sender = OutboxSender(dispatcher["outbox"], bot, alone=sole)
@@ -326,6 +334,9 @@ async def serve_webhook(
         replicas=True,
         drain_seconds=drain_seconds,
         finish_pending_joins=finish_pending_joins,
+        # No two live replicas serve on one host and port: a restart takes up its own
+        # leftovers at once instead of waiting until they look abandoned.
+        owner=f"{socket.gethostname()}:{urlsplit(running.web_url).port}",
     ) as updates:
         try:
             endpoint.open(updates, secret)

@@ -30,6 +30,7 @@ from bot.loyalty.models import (
     Receipt,
     Redemption,
 )
+from bot.services.balance_notices import BalanceNotifier, tell_receipt
 from bot.services.balances import BalanceLine, balance_line, balance_lines, member_balances
 from bot.services.catalog import CampaignCatalog
 from bot.services.contacts import ContactError, normalize_email, normalize_phone
@@ -173,12 +174,17 @@ class KioskDesk:
             limits.unknown_cards, limits.unknown_card_window, clock=clock
         )
         self._visits: dict[str, Visit] = {}
+        self._notifier: BalanceNotifier | None = None
 
     def now(self) -> dt.datetime:
         return self._clock()
 
     async def campaigns(self) -> dict[str, Campaign]:
         return await self._catalog.by_id()
+
+    def set_notifier(self, notifier: BalanceNotifier | None) -> None:
+        """Members hear of their purchases and redemptions once the bot runs."""
+        self._notifier = notifier
 
     def set_links(self, links: SignupLinks | None) -> None:
         """Signup links arrive once the bot knows its username (after ``getMe``)."""
@@ -438,6 +444,7 @@ class KioskDesk:
         await self._log(
             kiosk, action, "done", visit.member, campaign, detail, receipt.transaction_id
         )
+        await tell_receipt(self._notifier, self._backend, visit.member.code, campaign, receipt)
         line = None if receipt.balance is None else balance_line(receipt.balance)
         return StaffReceipt(receipt, line)
 

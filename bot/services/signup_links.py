@@ -436,6 +436,10 @@ class SignupJoins:
         self._clock = clock
         self._payer = BonusPayer(repository, backend, catalog, clock=clock, name="signup bonus")
 
+    @property
+    def payer(self) -> BonusPayer[BonusDue]:
+        return self._payer
+
     def start_settling(self, every: float = SETTLE_OWED_EVERY) -> None:
         """Check and pay owed bonuses now and then in the background (bot start-up)."""
         self._payer.start_settling(every)

@@ -16,7 +16,13 @@ from bot.storage.links import erase_link_data
 from bot.storage.referrals import erase_referral_data
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
-_USER_TABLES = ("member_links", "user_languages", "email_codes", "pending_joins")
+_USER_TABLES = (
+    "member_links",
+    "user_languages",
+    "email_codes",
+    "pending_joins",
+    "notification_settings",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,5 +61,11 @@ class ShowHistory(CallbackData, prefix="hist_open"):
     pass
 
 
+class NotificationSwitch(CallbackData, prefix="notif"):
+    switch: str
+    """``balance`` or ``broadcasts``."""
+    on: bool
+
+
 class CancelFlow(CallbackData, prefix="cancel"):
     pass

@@ -43,6 +43,7 @@ from bot.storage.inbox import Inbox
 from bot.storage.joins import PendingJoins
 from bot.storage.links import LinkRepository
 from bot.storage.members import MemberLinks
+from bot.storage.notifications import NotificationSettings
 from bot.storage.outbox import OutboxRepository
 from bot.storage.timestamps import Clock, utc_now
 from bot.storage.verification import EmailCodes
@@ -112,6 +113,7 @@ COMMANDS = (
     ("history", N_("Recent activity")),
     ("profile", N_("My profile")),
     ("invite", N_("Invite a friend")),
+    ("notifications", N_("Messages I get")),
     ("language", N_("Change language")),
     ("help", N_("What I can do")),
     ("forget", N_("Forget me")),
@@ -176,6 +178,7 @@ def build_dispatcher(
         card_images=CardImages(db, clock=clock),
         outbox=Outbox(OutboxRepository(db, clock=clock), CardImages(db, clock=clock), clock=clock),
         inbox=Inbox(db, clock=clock),
+        notification_settings=NotificationSettings(db, clock=clock),
         catalog=catalog,
         enrollment=Enrollment(
             backend,

@@ -19,6 +19,7 @@ from bot.telegram.callbacks import (
     ForgetAsk,
     HistoryPage,
     LanguageChoice,
+    NotificationSwitch,
     ProfileEdit,
     ProfileField,
     ResendCode,
@@ -36,10 +37,11 @@ HISTORY = N_("🧾 History")
 PROFILE = N_("👤 Profile")
 INVITE = N_("🤝 Invite a friend")
 LANGUAGE = N_("🌐 Language")
+NOTIFICATIONS = N_("🔔 Notifications")
 HELP = N_("❓ Help")
 CANCEL = N_("✖️ Cancel")
 
-MENU_BUTTONS = (MY_CARD, BALANCE, HISTORY, PROFILE, INVITE, LANGUAGE, HELP)
+MENU_BUTTONS = (MY_CARD, BALANCE, HISTORY, PROFILE, INVITE, NOTIFICATIONS, LANGUAGE, HELP)
 """Every reply-keyboard button: texts that are never taken as typed input."""
 ALL_BUTTONS = (*MENU_BUTTONS, JOIN_PHONE, JOIN_EMAIL)
 
@@ -49,7 +51,7 @@ def member_menu() -> ReplyKeyboardMarkup:
         keyboard=[
             [KeyboardButton(text=_(MY_CARD)), KeyboardButton(text=_(BALANCE))],
             [KeyboardButton(text=_(HISTORY)), KeyboardButton(text=_(PROFILE))],
-            [KeyboardButton(text=_(INVITE))],
+            [KeyboardButton(text=_(INVITE)), KeyboardButton(text=_(NOTIFICATIONS))],
             [KeyboardButton(text=_(LANGUAGE)), KeyboardButton(text=_(HELP))],
         ],
         resize_keyboard=True,
@@ -138,6 +140,28 @@ def forget_confirmation() -> InlineKeyboardMarkup:
 def resend_code() -> InlineKeyboardMarkup:
     return _inline(
         [InlineKeyboardButton(text=_("Send a new code"), callback_data=ResendCode().pack())]
+    )
+
+
+def notification_switches(*, balance: bool, broadcasts: bool) -> InlineKeyboardMarkup:
+    """One button per switch, each turning it the other way."""
+    return _inline(
+        [
+            InlineKeyboardButton(
+                text=(
+                    _("🔕 Turn balance messages off")
+                    if balance
+                    else _("🔔 Turn balance messages on")
+                ),
+                callback_data=NotificationSwitch(switch="balance", on=not balance).pack(),
+            )
+        ],
+        [
+            InlineKeyboardButton(
+                text=_("🔕 Turn news off") if broadcasts else _("🔔 Turn news on"),
+                callback_data=NotificationSwitch(switch="broadcasts", on=not broadcasts).pack(),
+            )
+        ],
     )
 
 

@@ -253,6 +253,7 @@ def help_text() -> str:
             _("🧾 History — your recent activity (/history)"),
             _("👤 Profile — your name, email and birthday (/profile)"),
             _("🤝 Invite a friend — your own invite link (/invite)"),
+            _("🔔 Notifications — balance messages and news on or off (/notifications)"),
             _("🌐 Language — choose a language (/language)"),
             _("🗑 Forget me — unlink this chat and erase your data here (/forget)"),
         ]

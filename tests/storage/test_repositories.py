@@ -23,6 +23,7 @@ from bot.storage import (
 from bot.storage.fsm import SQLiteStorage
 from bot.storage.links import LinkOutcome, LinkRepository, NewLink
 from bot.storage.migrations import MIGRATIONS, Migration
+from bot.storage.notifications import NotificationSettings
 from bot.storage.referrals import InviteOutcome, ReferralRepository
 from tests.storage.conftest import FakeClock
 
@@ -131,6 +132,7 @@ async def _remember_everything_about(
 ) -> None:
     await MemberLinks(database).link(user_id, member_code, card_number=card_number)
     await MemberLinks(database).set_language(user_id, "es")
+    await NotificationSettings(database).turn(user_id, broadcasts=False)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
     await EmailCodes(database).start(user_id, f"{user_id}@example.com", "hash", expires)
     await PendingJoins(database).put(user_id, f"{member_code}-next", json.dumps({"id": user_id}))

@@ -52,6 +52,7 @@ async def test_new_member_by_phone_gets_the_card_at_once(
         "🧾 History",
         "👤 Profile",
         "🤝 Invite a friend",
+        "🔔 Notifications",
         "🌐 Language",
         "❓ Help",
     ]

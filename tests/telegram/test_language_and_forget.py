@@ -15,6 +15,7 @@ RU_MENU = [
     "🧾 История",
     "👤 Профиль",
     "🤝 Пригласить друга",
+    "🔔 Уведомления",
     "🌐 Язык",
     "❓ Помощь",
 ]
@@ -129,6 +130,7 @@ async def test_startup_sets_the_commands_in_every_language(app: BotUnderTest) ->
         "history",
         "profile",
         "invite",
+        "notifications",
         "language",
         "help",
         "forget",

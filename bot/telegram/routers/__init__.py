@@ -13,6 +13,7 @@ from bot.telegram.routers import (
     history,
     invite,
     language,
+    notifications,
     profile,
     start,
 )
@@ -29,6 +30,7 @@ def get_routers() -> list[Router]:
         profile,
         invite,
         language,
+        notifications,
         forget,
         fallback,
     )
