@@ -141,7 +141,6 @@ async def test_killed_while_paying_the_bonus_once_and_the_greeting_once(
 
     # Later that day: the history decides whether to pay, and the greeting goes out.
     await run_worker(world, ON_THE_DAY + dt.timedelta(minutes=10))
-    await run_worker(world, ON_THE_DAY + dt.timedelta(minutes=20))
 
     assert await owed.state(KEY) is BonusState.CREDITED
     assert await points(world.client, CODE) == BIRTHDAY_BONUS
