@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.storage.database import MEMORY, Database
+from bot.storage.database import MEMORY, Database, Transaction
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
 KEEP_SENT = dt.timedelta(days=30)
@@ -250,3 +250,8 @@ class OutboxRepository:
             "DELETE FROM outbox WHERE state IN ('sent', 'failed') AND created_at < ?",
             (to_text(self._clock() - keep),),
         )
+
+
+async def erase_member_messages(tx: Transaction, telegram_user_id: int) -> int:
+    """Forget me: the messages to the user's private chat, queued or sent."""
+    return await tx.execute("DELETE FROM outbox WHERE chat_id = ?", (telegram_user_id,))
