@@ -24,6 +24,7 @@ from bot.storage.fsm import SQLiteStorage
 from bot.storage.links import LinkOutcome, LinkRepository, NewLink
 from bot.storage.migrations import MIGRATIONS, Migration
 from bot.storage.notifications import NotificationSettings
+from bot.storage.outbox import OutboxRepository
 from bot.storage.referrals import InviteOutcome, ReferralRepository
 from tests.storage.conftest import FakeClock
 
@@ -133,6 +134,9 @@ async def _remember_everything_about(
     await MemberLinks(database).link(user_id, member_code, card_number=card_number)
     await MemberLinks(database).set_language(user_id, "es")
     await NotificationSettings(database).turn(user_id, broadcasts=False)
+    await OutboxRepository(database).put(
+        f"join-card:{user_id}", user_id, "card", {"card_number": card_number}
+    )
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
     await EmailCodes(database).start(user_id, f"{user_id}@example.com", "hash", expires)
     await PendingJoins(database).put(user_id, f"{member_code}-next", json.dumps({"id": user_id}))
