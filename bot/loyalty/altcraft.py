@@ -787,6 +787,13 @@ class AltcraftClient(PooledPlatformClient):
         semaphore = asyncio.Semaphore(_PROFILE_CONCURRENCY)
 
         async def prepare(index: int, row: MemberImportRow) -> None:
+            if not self._profile_refs(row):
+                results[index] = _member_result(
+                    row,
+                    ImportOutcome.INVALID,
+                    "no member code, card number, phone or email to find the profile by",
+                )
+                return
             async with semaphore:
                 try:
                     profile_id, note = await self._import_profile(row)

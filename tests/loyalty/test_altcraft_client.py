@@ -328,9 +328,11 @@ async def test_a_whole_member_journey(client: AltcraftClient) -> None:
     assert [(r.line, r.outcome) for r in imported] == [
         (2, ImportOutcome.CREATED),
         (3, ImportOutcome.ALREADY_MEMBER),
-        (4, ImportOutcome.NOT_FOUND),
+        (4, ImportOutcome.CREATED),
         (5, ImportOutcome.INVALID),
     ]
+    assert imported[2].message == "a new profile"
+    assert await backend.find_member_by_email("ghost@example.com") is not None
     cleo = await backend.find_member_by_email("user1@example.com")
     assert cleo is not None
     assert (await backend.balances(cleo.code))[0].points == Decimal("5.00")
