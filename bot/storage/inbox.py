@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.storage.database import Database, SQLValue
+from bot.storage.database import Database, SQLValue, Transaction
 from bot.storage.timestamps import Clock, to_text, utc_now
 
 KEEP_HANDLED = dt.timedelta(days=2)
@@ -189,3 +189,14 @@ class Inbox:
             "DELETE FROM inbox_updates WHERE state != 'new' AND handled_at < ?",
             (to_text(self._clock() - keep),),
         )
+
+
+async def erase_set_aside_updates(tx: Transaction, telegram_user_id: int) -> int:
+    """Forget me: the set-aside updates the user sent (their payloads may hold a phone)."""
+    return await tx.execute(
+        "DELETE FROM dead_updates WHERE json_valid(payload) AND EXISTS (SELECT 1 FROM "
+        "json_each(dead_updates.payload) AS event WHERE ? IN ("
+        "CASE WHEN event.type = 'object' THEN json_extract(event.value, '$.from.id') END, "
+        "CASE WHEN event.type = 'object' THEN json_extract(event.value, '$.chat.id') END))",
+        (telegram_user_id,),
+    )

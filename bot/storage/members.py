@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.storage.database import Database
 from bot.storage.fsm import forget_sessions
+from bot.storage.inbox import erase_set_aside_updates
 from bot.storage.links import erase_link_data
 from bot.storage.outbox import erase_member_messages
 from bot.storage.referrals import erase_referral_data
@@ -182,8 +183,8 @@ class MemberLinks:
         That is the link, the language, a pending email code, a pending join, the user's
         FSM state and data in every chat, the cached images of the linked card, their
         signup-link data (``erase_link_data``), invite data (``erase_referral_data``) and the
-        messages queued or sent to them (``erase_member_messages``); the birthday goes with
-        the link.
+        messages queued or sent to them (``erase_member_messages``) and any update of theirs
+        set aside (``erase_set_aside_updates``); the birthday goes with the link.
         Returns the number of rows erased.
         """
         erased = 0
@@ -199,6 +200,7 @@ class MemberLinks:
                 tx, telegram_user_id, None if link is None else link["member_code"]
             )
             erased += await erase_member_messages(tx, telegram_user_id)
+            erased += await erase_set_aside_updates(tx, telegram_user_id)
             if link is not None and link["card_number"]:
                 erased += await tx.execute(
                     "DELETE FROM card_images WHERE card_number = ?", (link["card_number"],)
