@@ -1,4 +1,4 @@
-"""The ``loyalty-bot`` command: run | sandbox | doctor."""
+"""The ``loyalty-bot`` command: run | sandbox | doctor | import | links | kiosk | api-client."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.kiosk.cli import add_kiosk_parser
 
     add_kiosk_parser(commands)
+    from bot.api.cli import add_api_client_parser
+
+    add_api_client_parser(commands)
     return parser
 
 
@@ -95,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.kiosk.cli import run_kiosk_command
 
         return run_kiosk_command(args, settings)
+    if args.command == "api-client":
+        from bot.api.cli import run_api_client_command
+
+        return run_api_client_command(args, settings)
     return 2  # pragma: no cover - argparse refuses unknown commands
 
 

@@ -28,6 +28,7 @@ from bot.sandbox.runner import serve
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
 
+    from bot.api.app import PosContext
     from bot.devtools.telegram_standin import TelegramStandIn
     from bot.kiosk.api import KioskContext
     from bot.storage.database import Database
@@ -62,6 +63,8 @@ class Running:
     """The in-store kiosk served at ``/kiosk/``."""
     webhook: WebhookEndpoint | None = None
     """Where Telegram posts updates, when a webhook is configured (else the bot long-polls)."""
+    pos: PosContext | None = None
+    """The POS API served at ``/api/v1/``."""
 
 
 async def start_platform(
@@ -110,6 +113,10 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
         stack.push_async_callback(database.close)
         kiosk = build_kiosk(settings, backend, database)
         mount_kiosk(web_app, create_kiosk_app(kiosk))
+        from bot.api.app import build_pos, create_api_app, mount_api
+
+        pos = build_pos(settings, backend, database)
+        mount_api(web_app, create_api_app(pos))
         webhook = None
         if settings.webhook.url is not None:
             from bot.telegram.webhook import WebhookEndpoint, webhook_address
@@ -134,7 +141,15 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
         telegram_api_url = web_url if settings.uses_embedded_telegram else None
         yield (
             Running(
-                settings, backend, web_url, telegram_api_url, standin, database, kiosk, webhook
+                settings,
+                backend,
+                web_url,
+                telegram_api_url,
+                standin,
+                database,
+                kiosk,
+                webhook,
+                pos,
             ),
             stack,
         )
@@ -188,6 +203,8 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     notifier = connect_balance_messages(bot, dispatcher)
     if running.kiosk is not None:
         running.kiosk.desk.set_notifier(notifier)
+    if running.pos is not None:
+        running.pos.desk.set_notifier(notifier)
     return bot, dispatcher
 
 

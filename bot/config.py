@@ -93,6 +93,25 @@ class SmtpSettings(BaseModel):
     starttls: bool = True
 
 
+class ApiSettings(BaseModel):
+    """The POS API (``/api/v1/``): signed requests from tills and e-commerce backends."""
+
+    secret: SecretStr | None = None
+    """Master key the clients' secrets are derived from (``API__SECRET``); without it, a
+    random key kept in the database (a copy of the database could then sign requests)."""
+    timestamp_window_seconds: int = Field(default=300, ge=10, le=3600)
+    """How far a request's ``X-Timestamp`` may be from now; older ones are refused."""
+
+
+class BroadcastSettings(BaseModel):
+    """``loyalty-bot broadcast``: quiet hours in the shop's time zone (``SHOP_TIMEZONE``)."""
+
+    quiet_from: int = Field(default=21, ge=0, le=23)
+    """Hour (0-23) from which broadcasts wait; balance messages never do."""
+    quiet_until: int = Field(default=9, ge=0, le=23)
+    """Hour at which broadcasts go on again; equal to ``quiet_from``: no quiet hours."""
+
+
 class KioskSettings(BaseModel):
     """The in-store kiosk page (``/kiosk/``): timings, abuse limits and the staff PIN."""
 
@@ -219,6 +238,8 @@ class Settings(BaseSettings):
     altcraft: AltcraftSettings = AltcraftSettings()
     smtp: SmtpSettings = SmtpSettings()
     kiosk: KioskSettings = KioskSettings()
+    api: ApiSettings = ApiSettings()
+    broadcast: BroadcastSettings = BroadcastSettings()
     webhook: WebhookSettings = WebhookSettings()
     referral: ReferralSettings = ReferralSettings()
     birthday: BirthdaySettings = BirthdaySettings()

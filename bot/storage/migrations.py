@@ -521,4 +521,45 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE referrals ADD COLUMN inviter_notice_sent_at TEXT",
         ),
     ),
+    Migration(
+        version=13,
+        name="POS API clients, their requests by idempotency key, signatures seen",
+        statements=(
+            # secret_hash: SHA-256 of the client's secret (derived from the API master key).
+            """
+            CREATE TABLE api_clients (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                key_id TEXT NOT NULL UNIQUE,
+                secret_hash TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                revoked_at TEXT
+            )
+            """,
+            # state: pending (being sent), doubt (no answer: look it up before sending again),
+            # done (response kept: the same key answers the same).
+            """
+            CREATE TABLE api_requests (
+                client_id INTEGER NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                request_digest TEXT NOT NULL,
+                state TEXT NOT NULL,
+                marker TEXT NOT NULL,
+                status INTEGER,
+                response TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (client_id, idempotency_key)
+            )
+            """,
+            """
+            CREATE TABLE api_signatures (
+                client_id INTEGER NOT NULL,
+                signature TEXT NOT NULL,
+                seen_at TEXT NOT NULL,
+                PRIMARY KEY (client_id, signature)
+            )
+            """,
+        ),
+    ),
 )

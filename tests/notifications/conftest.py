@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from bot.api.app import PosContext, build_pos, create_api_app, mount_api
 from bot.config import KioskSettings, Settings
 from bot.kiosk.api import KEY_HEADER, STAFF_HEADER, KioskContext
 from bot.kiosk.app import build_kiosk, create_kiosk_app, mount_kiosk
@@ -59,12 +60,15 @@ class Shop:
     kiosk: KioskContext
     kiosk_url: str
     stack: AsyncExitStack
+    pos: PosContext
 
     async def restart(self) -> None:
         """Stop the bot (its database closed) and start it again on the same file."""
         await stop_bot(self.app)
         self.app = await start_bot(self.settings, self.backend, self.db_path, self.clock)
-        self.kiosk.desk.set_notifier(connect_balance_messages(self.app.bot, self.app.dispatcher))
+        notifier = connect_balance_messages(self.app.bot, self.app.dispatcher)
+        self.kiosk.desk.set_notifier(notifier)
+        self.pos.desk.set_notifier(notifier)
 
     async def staff(self, card_number: str) -> tuple[httpx.AsyncClient, str]:
         """A paired kiosk's client in staff mode, and a visit of the member with that card."""
@@ -93,9 +97,13 @@ async def shop(
         kiosk = build_kiosk(settings, ct_backend, app.db, clock=clock)
         root = web.Application()
         mount_kiosk(root, create_kiosk_app(kiosk))
+        pos = build_pos(settings, ct_backend, app.db, clock=clock)
+        mount_api(root, create_api_app(pos))
         url = await stack.enter_async_context(serve(root))
-        kiosk.desk.set_notifier(connect_balance_messages(app.bot, app.dispatcher))
-        shop = Shop(settings, ct_backend, db_path, clock, app, kiosk, url, stack)
+        notifier = connect_balance_messages(app.bot, app.dispatcher)
+        kiosk.desk.set_notifier(notifier)
+        pos.desk.set_notifier(notifier)
+        shop = Shop(settings, ct_backend, db_path, clock, app, kiosk, url, stack, pos)
         try:
             yield shop
         finally:
