@@ -74,27 +74,26 @@ class Inbox:
 
     async def mark_handled(self, update_ids: Sequence[int]) -> None:
         """Handled: keep only the id (for deduplication), in one statement per 500 ids."""
-        if not update_ids:
+        await self.record(started=(), handled=update_ids)
+
+    async def record(self, *, started: Sequence[int], handled: Sequence[int]) -> None:
+        """In one transaction: count a handling attempt for each of ``started``, and keep
+        only the id of each of ``handled``."""
+        if not started and not handled:
             return
         now = to_text(self._clock())
         async with self._database.transaction() as tx:
-            for chunk in _chunks(update_ids, 500):
+            for chunk in _chunks(started, 500):
+                await tx.execute(
+                    "UPDATE inbox_updates SET attempts = attempts + 1 "
+                    f"WHERE update_id IN ({', '.join('?' * len(chunk))}) AND state = 'new'",
+                    list(chunk),
+                )
+            for chunk in _chunks(handled, 500):
                 await tx.execute(
                     "UPDATE inbox_updates SET state = 'done', payload = NULL, handled_at = ? "
                     f"WHERE update_id IN ({', '.join('?' * len(chunk))}) AND state = 'new'",
                     [now, *chunk],
-                )
-
-    async def count_interrupted(self, update_ids: Sequence[int], delta: int) -> None:
-        """Move the attempt counter of these still-unhandled updates by ``delta``."""
-        if not update_ids:
-            return
-        async with self._database.transaction() as tx:
-            for chunk in _chunks(update_ids, 500):
-                await tx.execute(
-                    "UPDATE inbox_updates SET attempts = max(0, attempts + ?) "
-                    f"WHERE update_id IN ({', '.join('?' * len(chunk))}) AND state = 'new'",
-                    [delta, *chunk],
                 )
 
     async def take_over(
@@ -105,8 +104,8 @@ class Inbox:
         stale_after: dt.timedelta,
         own_leftovers: bool = False,
     ) -> list[InboxUpdate]:
-        """The unhandled updates this process now owns, oldest first, each counted as one
-        more attempt (the process that had them stopped or died before finishing them).
+        """The unhandled updates this process now owns, oldest first, with the number of
+        times their handling was started (and, unfinished, interrupted).
 
         ``stale_owners_only``: only those of owners not seen for ``stale_after`` (replicas
         sharing the file); otherwise every unhandled update (one polling process).
@@ -117,7 +116,7 @@ class Inbox:
         cutoff = to_text(now - stale_after)
         async with self._database.transaction() as tx:
             rows = await tx.fetch_all(
-                "UPDATE inbox_updates SET owner = ?, attempts = attempts + 1 "
+                "UPDATE inbox_updates SET owner = ? "
                 "WHERE state = 'new' AND ((owner = ? AND ?) OR (owner != ? AND (? = 0 OR "
                 "owner NOT IN (SELECT owner FROM inbox_owners WHERE seen_at > ?)))) "
                 "RETURNING update_id, payload, attempts",

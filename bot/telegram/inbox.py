@@ -96,6 +96,7 @@ class UpdateInbox:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._started: set[int] = set()
         self._handled: list[int] = []
+        self._starts: list[int] = []
         self._flush_wanted = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._heart: asyncio.Task[None] | None = None
@@ -132,10 +133,8 @@ class UpdateInbox:
         if left:
             log.info("Taking up %d update(s) left unhandled by an earlier run", len(left))
         for update in left:
-            if update.attempts > self._max_attempts:
-                await self._set_aside(
-                    update, f"handling was interrupted {update.attempts - 1} times"
-                )
+            if update.attempts >= self._max_attempts:
+                await self._set_aside(update, f"handling was interrupted {update.attempts} times")
             else:
                 self._begin(update)
         return len(left)
@@ -175,13 +174,17 @@ class UpdateInbox:
         async with self._slots:
             self._started.add(item.update_id)
             self._changed.set()
+            # Counted with the next group of marks, not waited for: a crash during handling
+            # is an attempt (the 5th sets it aside), a queued update is not.
+            self._starts.append(item.update_id)
+            self._flush_wanted.set()
             try:
                 update = Update.model_validate(item.payload, context={"bot": self._bot})
             except ValidationError as exc:
                 log.error("Update %s cannot be parsed; set aside: %s", item.update_id, exc)
                 await self._set_aside(item, f"cannot be parsed: {exc}")
                 return
-            attempts = item.attempts
+            attempts = 0
             while True:
                 try:
                     result = await self._dispatcher.feed_update(self._bot, update, **self._data)
@@ -217,17 +220,19 @@ class UpdateInbox:
             await self._flush_wanted.wait()
             self._flush_wanted.clear()
             done, self._handled = self._handled, []
+            starts, self._starts = self._starts, []
             try:
-                await self._inbox.mark_handled(done)
+                await self._inbox.record(started=starts, handled=done)
             except Exception:
                 log.exception("Could not record %d handled update(s)", len(done))
                 self._handled[:0] = done
+                self._starts[:0] = starts
                 if self._closing.is_set():
                     return
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), 1.0)
                 self._flush_wanted.set()
-            if self._closing.is_set() and not self._handled:
+            if self._closing.is_set() and not self._handled and not self._starts:
                 return
 
     async def _beat(self, stale_owners_only: bool) -> None:
@@ -292,8 +297,7 @@ class UpdateInbox:
             if helper is not None:
                 await helper
         try:
-            # Never started: not an attempt. Then any replica may take them.
-            await self._inbox.count_interrupted(waiting, -1)
+            # Any replica may take up what is left.
             await self._inbox.release(self.owner)
         except Exception:
             log.exception("Could not record the inbox state at stop; the next run repeats it")

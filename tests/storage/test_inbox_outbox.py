@@ -42,16 +42,17 @@ async def test_a_large_batch_goes_in_one_transaction(database: Database) -> None
     assert await inbox.unhandled_count() == 450
 
 
-async def test_a_new_run_takes_over_what_the_last_one_left_counting_an_attempt(
+async def test_a_new_run_takes_over_what_the_last_one_left_with_the_handlings_started(
     database: Database, clock: FakeClock
 ) -> None:
     inbox = Inbox(database, clock=clock)
-    await inbox.store([update(1), update(2), update(3)], "crashed")
-    await inbox.mark_handled([2])
+    await inbox.store([update(1), update(2), update(3), update(4)], "crashed")
+    # 1 and 2 were being handled, 2 finished; 3 and 4 were waiting their turn.
+    await inbox.record(started=[1, 2], handled=[2])
     taken = await inbox.take_over(
         "next", stale_owners_only=False, stale_after=dt.timedelta(seconds=60)
     )
-    assert [(u.update_id, u.attempts) for u in taken] == [(1, 1), (3, 1)]
+    assert [(u.update_id, u.attempts) for u in taken] == [(1, 1), (3, 0), (4, 0)]
     assert taken[0].payload == update(1)
     # Taken already: nothing left for a third run while "next" is alive.
     await inbox.heartbeat("next")
@@ -79,16 +80,16 @@ async def test_a_replica_takes_over_only_from_a_replica_that_stopped_beating(
     assert [u.update_id for u in taken] == [2]
 
 
-async def test_a_stopped_run_releases_what_it_did_not_start(database: Database) -> None:
+async def test_a_stopped_run_releases_what_it_did_not_finish(database: Database) -> None:
     inbox = Inbox(database)
     await inbox.heartbeat("stopping")
     await inbox.store([update(1), update(2)], "stopping")
-    await inbox.count_interrupted([1, 2], -1)
+    await inbox.record(started=[1], handled=[])
     await inbox.release("stopping")
     taken = await inbox.take_over(
         "other", stale_owners_only=True, stale_after=dt.timedelta(seconds=60)
     )
-    assert [(u.update_id, u.attempts) for u in taken] == [(1, 1), (2, 1)]
+    assert [(u.update_id, u.attempts) for u in taken] == [(1, 1), (2, 0)]
 
 
 async def test_an_update_set_aside_keeps_its_reason_and_is_not_taken_again(
