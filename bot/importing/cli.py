@@ -256,7 +256,9 @@ async def _import(
             sender, campaigns, default_campaign = await _sender_for(
                 prepared.kind, backend, settings, args, notes
             )
-            reconciler = reconciler_for(prepared.kind, backend, args.concurrency)
+            reconciler = reconciler_for(
+                prepared.kind, backend, args.concurrency, updates=args.on_duplicate != "ignore"
+            )
         except LoyaltyError as exc:
             console.print(f"[red]import:[/red] the platform: {exc.message}", highlight=False)
             return EXIT_STOPPED
@@ -392,8 +394,11 @@ async def _sender_for(
     return sender, None, ""
 
 
-def reconciler_for(kind: ImportKind, backend: LoyaltyBackend, concurrency: int) -> Reconciler:
-    """How rows in doubt are looked up on this platform before anything is sent again."""
+def reconciler_for(
+    kind: ImportKind, backend: LoyaltyBackend, concurrency: int, *, updates: bool = False
+) -> Reconciler:
+    """How rows in doubt are looked up on this platform before anything is sent again
+    (``updates``: members are imported with ``--on-duplicate update`` or ``overwrite``)."""
     from bot.importing.mapping import ImportKind
     from bot.importing.reconcile import (
         EidLedger,
@@ -404,7 +409,9 @@ def reconciler_for(kind: ImportKind, backend: LoyaltyBackend, concurrency: int) 
     )
 
     if kind is ImportKind.MEMBERS:
-        return MemberLookup(backend, concurrency=concurrency)
+        # Altcraft never changes a member's fields on import: a found member is left alone.
+        updates = updates and backend.platform != "altcraft"
+        return MemberLookup(backend, concurrency=concurrency, updates=updates)
     if backend.platform == "altcraft":
         return TransactionEids(cast("EidLedger", backend), concurrency=concurrency)
     return TransactionCount(cast("HistoryLedger", backend), concurrency=concurrency)

@@ -75,9 +75,15 @@ class MemberLookup:
 
     needs_landed = False
 
-    def __init__(self, backend: LoyaltyBackend, *, concurrency: int = 4) -> None:
+    def __init__(
+        self, backend: LoyaltyBackend, *, concurrency: int = 4, updates: bool = False
+    ) -> None:
         self._backend = backend
         self._concurrency = concurrency
+        self._updates = updates
+        """``--on-duplicate update|overwrite`` on a platform that matches rows by code and card
+        number (Client Toolbox): a row found by its code or card is sent again, to update the
+        member it matches, since sending it cannot create another."""
 
     async def prepare(self, landed: Iterable[ImportRow]) -> None:
         return None
@@ -107,6 +113,8 @@ class MemberLookup:
             except LoyaltyError as exc:
                 return Decision("undecided", f"looking the member up by {name} failed: {exc}")
             if member is not None:
+                if self._updates and name in ("code", "card"):
+                    return MISSING
                 return Decision(
                     "present",
                     f"found on the platform by {name} {value} (member {member.code}) after an "

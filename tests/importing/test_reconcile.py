@@ -9,12 +9,17 @@ from pathlib import Path
 
 from bot.importing.csv_source import SourceIdentity
 from bot.importing.mapping import ImportKind, guess_mapping
-from bot.importing.reconcile import TransactionCount, TransactionEids
+from bot.importing.reconcile import MemberLookup, TransactionCount, TransactionEids
 from bot.importing.runner import checkpoint_key
 from bot.importing.sending import BackendMembers, BackendTransactions
 from bot.loyalty.altcraft import AltcraftClient
 from bot.loyalty.clienttoolbox import ClientToolboxClient
-from bot.loyalty.models import PointsBalance, TransactionImportRow
+from bot.loyalty.models import (
+    DuplicatePolicy,
+    MemberImportRow,
+    PointsBalance,
+    TransactionImportRow,
+)
 from bot.sandbox.clienttoolbox import demo
 from bot.storage.imports import ImportCheckpoints
 from tests.importing.conftest import ImportRun
@@ -153,3 +158,36 @@ async def test_altcraft_rows_in_doubt_are_found_by_their_external_id(
     assert member is not None
     (balance,) = await altcraft_client.balances(member.code)
     assert isinstance(balance, PointsBalance) and balance.points == Decimal(35)
+
+
+async def test_members_in_doubt_found_by_code_are_sent_again_to_update_them(
+    ct_client: ClientToolboxClient,
+    run_import: ImportRun,
+    checkpoints: ImportCheckpoints,
+    tmp_path: Path,
+) -> None:
+    header = ["Customer ID", "First name", "E-mail"]
+    old = write_csv(tmp_path / "old.csv", header, [["U1", "Old", "u1@rec.example.com"]])
+    await run_import(ImportKind.MEMBERS, old, BackendMembers(ct_client, [demo.POINTS_CAMPAIGN]))
+    rows = [["U1", "New", "u1@rec.example.com"], ["", "Mail only", "u2@rec.example.com"]]
+    path = write_csv(tmp_path / "members.csv", header, rows)
+    # What a process killed while the request for both rows was on its way leaves: the row
+    # without a code landed, the other did not.
+    await BackendMembers(ct_client, [demo.POINTS_CAMPAIGN]).send(
+        [MemberImportRow(line=3, first_name="Mail only", email="u2@rec.example.com")]
+    )
+    mapping = guess_mapping(ImportKind.MEMBERS, header)
+    key = checkpoint_key(SourceIdentity.of(path), ImportKind.MEMBERS, mapping, "test")
+    record, _ = await checkpoints.start(key, kind="members", source=str(path), options="{}")
+    await checkpoints.begin_chunk(record.id, 0, 2)
+    sender = BackendMembers(ct_client, [demo.POINTS_CAMPAIGN], on_duplicate=DuplicatePolicy.UPDATE)
+
+    summary = await run_import(
+        ImportKind.MEMBERS, path, sender, reconciler=MemberLookup(ct_client, updates=True)
+    )
+
+    assert dict(summary.counts) == {"updated": 1, "skipped": 1}
+    u1 = await ct_client.get_member("U1")
+    assert u1 is not None and u1.first_name == "New"
+    mail_only = await ct_client.customer_search(email="u2@rec.example.com")
+    assert len(mail_only) == 1
