@@ -58,8 +58,9 @@ from bot.storage.imports import ChunkRange, ImportCheckpoints, ImportRecord
 
 IN_DOUBT = (
     "in doubt: an earlier run was cut off while this row's request was on its way, so the "
-    "platform may or may not have it; check, then re-run with --resend-in-doubt to send it again"
+    "platform may or may not have it, and this import cannot look it up; check it on the platform"
 )
+"""Reported for rows in doubt when the importer has no reconciler (the command always has one)."""
 
 
 class ImportConflict(Exception):
