@@ -1,4 +1,4 @@
-"""The ``loyalty-bot`` command: run | sandbox | doctor | import | links | kiosk | api-client."""
+"""The ``loyalty-bot`` command and its sub-commands (run, sandbox, doctor, import, …)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.api.cli import add_api_client_parser
 
     add_api_client_parser(commands)
+    from bot.telegram.broadcast_cli import add_broadcast_parser
+
+    add_broadcast_parser(commands)
     return parser
 
 
@@ -102,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.api.cli import run_api_client_command
 
         return run_api_client_command(args, settings)
+    if args.command == "broadcast":
+        from bot.telegram.broadcast_cli import run_broadcast_command
+
+        return run_broadcast_command(args, settings)
     return 2  # pragma: no cover - argparse refuses unknown commands
 
 

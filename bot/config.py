@@ -110,6 +110,9 @@ class BroadcastSettings(BaseModel):
     """Hour (0-23) from which broadcasts wait; balance messages never do."""
     quiet_until: int = Field(default=9, ge=0, le=23)
     """Hour at which broadcasts go on again; equal to ``quiet_from``: no quiet hours."""
+    per_second: float = Field(default=20.0, gt=0, le=30)
+    """Broadcast messages a second, under Telegram's ~30 for one bot (the rest is left to
+    the running bot's own messages)."""
 
 
 class KioskSettings(BaseModel):

@@ -254,6 +254,7 @@ class TelegramStandIn:
             supports_inline_queries=False,
         )
         self.users: dict[int, DemoUser] = {}
+        self.blocked: set[int] = set()
         self.calls: list[ApiCall] = []
         self.photos = PhotoStore()
         self.webhook = WebhookSettings()
@@ -548,7 +549,14 @@ class TelegramStandIn:
     def chat_for_bot(self, chat_id: int) -> DemoUser:
         if chat_id not in self._chats:
             raise bad_request("chat not found")
+        if chat_id in self.blocked:
+            raise BotApiError(403, "Forbidden: bot was blocked by the user")
         return self._chats[chat_id].user
+
+    def block(self, user_id: int) -> None:
+        """The user blocks the bot: sending to their chat is refused with 403 from now on."""
+        self.user(user_id)
+        self.blocked.add(user_id)
 
     async def record_bot_message(
         self,

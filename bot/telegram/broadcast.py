@@ -1,0 +1,233 @@
+"""Broadcasts: one message to many members, through the outbox, resumable, within limits.
+
+Each member's copy is an outbox message under ``broadcast:<id>:<telegram user id>``, where
+the id is made from the text, the picture and the filters: running the same broadcast again
+(after a stop, a crash) sends only to those who have not had it. Sends are paced by the
+outbox (``SendPace``) at ``per_second`` overall and one a second per chat. A member who
+blocked the bot is marked unreachable and skipped from then on; members who turned news off
+are skipped. During quiet hours (shop time) the broadcast waits; balance messages never do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import html
+import logging
+import re
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiogram import Bot
+
+from bot.storage.broadcasts import Recipient
+from bot.storage.notifications import NotificationSettings
+from bot.storage.timestamps import Clock, utc_now
+from bot.telegram.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+WORKERS = 8
+UNREACHABLE_ERRORS = ("blocked", "deactivated", "forbidden", "chat not found")
+
+
+def markdown_to_html(text: str) -> str:
+    """The little Markdown a broadcast needs, as Telegram HTML: **bold**, *italic* or
+    _italic_, `code` and [links](https://…); everything else is shown as written."""
+    escaped = html.escape(text.strip(), quote=False)
+    escaped = re.sub(
+        r"\[([^\]]+)\]\((https?://[^)\s]+)\)",
+        lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>',
+        escaped,
+    )
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escaped)
+    escaped = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<i>\1</i>", escaped)
+    escaped = re.sub(r"(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)", r"<i>\1</i>", escaped)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
+def broadcast_id(text: str, photo: bytes | None, filters: Sequence[str | None]) -> str:
+    digest = hashlib.sha256()
+    for part in (text.encode(), photo or b"", *(str(f).encode() for f in filters)):
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    start: int
+    end: int
+    zone: zoneinfo.ZoneInfo
+
+    def until(self, now: dt.datetime) -> dt.datetime | None:
+        """When the quiet hours ``now`` falls in end; ``None`` outside them."""
+        if self.start == self.end:
+            return None
+        local = now.astimezone(self.zone)
+        hour = local.hour
+        quiet = (
+            self.start <= hour < self.end
+            if self.start < self.end
+            else hour >= self.start or hour < self.end
+        )
+        if not quiet:
+            return None
+        end = local.replace(hour=self.end, minute=0, second=0, microsecond=0)
+        if end <= local:
+            end += dt.timedelta(days=1)
+        return end
+
+
+@dataclass
+class BroadcastReport:
+    broadcast: str
+    audience: int
+    sent: int = 0
+    already: int = 0
+    """Sent by an earlier run of the same broadcast (not sent again)."""
+    blocked: int = 0
+    failed: int = 0
+    pending: int = 0
+    """Queued for later (a flood wait, a network failure): the bot's outbox sends them."""
+    opted_out: int = 0
+    unreachable: int = 0
+    held_until: dt.datetime | None = None
+    stopped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.already + self.blocked + self.failed + self.pending
+
+    def lines(self) -> list[str]:
+        lines = [
+            f"Broadcast {self.broadcast}: {self.audience} members",
+            f"  sent:    {self.sent}" + (f" (+{self.already} before)" if self.already else ""),
+            f"  blocked: {self.blocked} (marked unreachable, skipped next time)",
+            f"  failed:  {self.failed}",
+            f"  skipped: {self.opted_out} turned news off, {self.unreachable} unreachable",
+        ]
+        if self.pending:
+            lines.append(f"  waiting: {self.pending} (sent by the bot's outbox when due)")
+        if self.stopped:
+            lines.append("Stopped: run the same command again to carry on.")
+        if self.held_until is not None:
+            lines.append(f"Quiet hours: held until {self.held_until:%Y-%m-%d %H:%M %Z}.")
+        return lines
+
+
+Progress = Callable[[BroadcastReport], None]
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        outbox: Outbox,
+        bot: Bot,
+        switches: NotificationSettings,
+        *,
+        quiet: QuietHours,
+        clock: Clock = utc_now,
+        workers: int = WORKERS,
+    ) -> None:
+        self._outbox = outbox
+        self._bot = bot
+        self._switches = switches
+        self._quiet = quiet
+        self._clock = clock
+        self._workers = workers
+
+    async def run(
+        self,
+        report: BroadcastReport,
+        recipients: Sequence[Recipient],
+        text: str,
+        *,
+        stop: asyncio.Event | None = None,
+        wait_quiet: bool = True,
+        progress: Progress | None = None,
+    ) -> BroadcastReport:
+        """Send ``text`` to each recipient once; returns the report (also when stopped or
+        held by quiet hours without ``wait_quiet``)."""
+        stop = stop or asyncio.Event()
+        queue: asyncio.Queue[Recipient] = asyncio.Queue()
+        for recipient in recipients:
+            queue.put_nowait(recipient)
+
+        async def worker() -> None:
+            while not stop.is_set():
+                if not await self._outside_quiet_hours(report, stop, wait_quiet):
+                    return
+                try:
+                    recipient = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await self._send(report, recipient, text)
+                if progress is not None:
+                    progress(report)
+
+        await asyncio.gather(*(worker() for _ in range(self._workers)))
+        report.stopped = stop.is_set() and not queue.empty()
+        return report
+
+    async def _outside_quiet_hours(
+        self, report: BroadcastReport, stop: asyncio.Event, wait: bool
+    ) -> bool:
+        while (until := self._quiet.until(self._clock())) is not None:
+            report.held_until = until
+            if not wait:
+                return False
+            log.info("Quiet hours: the broadcast waits until %s", until)
+            seconds = min((until - self._clock()).total_seconds(), 60.0)
+            try:
+                await asyncio.wait_for(stop.wait(), max(seconds, 0.1))
+                return False
+            except TimeoutError:
+                continue
+        report.held_until = None
+        return True
+
+    async def _send(self, report: BroadcastReport, recipient: Recipient, text: str) -> None:
+        key = f"broadcast:{report.broadcast}:{recipient.telegram_user_id}"
+        repository = self._outbox.repository
+        before = await repository.get(key)
+        if before is not None and before.state == "sent":
+            report.already += 1
+            return
+        try:
+            await self._outbox.send_text(self._bot, key, recipient.telegram_user_id, text)
+        except Exception as exc:
+            log.exception("Broadcast to %s not sent", recipient.telegram_user_id)
+            report.failed += 1
+            report.errors.append(f"{recipient.telegram_user_id}: {exc}")
+            return
+        message = await repository.get(key)
+        if message is None:
+            report.failed += 1
+        elif message.state == "sent":
+            report.sent += 1
+        elif message.state == "failed":
+            if any(word in message.error.lower() for word in UNREACHABLE_ERRORS):
+                await self._switches.mark_unreachable(recipient.telegram_user_id)
+                report.blocked += 1
+            else:
+                report.failed += 1
+                report.errors.append(f"{recipient.telegram_user_id}: {message.error}")
+        else:
+            report.pending += 1
+
+
+def progress_bar(report: BroadcastReport, width: int = 30) -> str:
+    total = max(report.audience, 1)
+    filled = min(width, report.done * width // total)
+    return (
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {report.done}/{report.audience} "
+        f"sent {report.sent + report.already} blocked {report.blocked} failed {report.failed}"
+    )
+
+
+def read_text(path: Path) -> str:
+    return markdown_to_html(path.read_text(encoding="utf-8"))
