@@ -200,7 +200,7 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
         running.kiosk.desk.set_links(dispatcher["signup_links"])
     from bot.telegram.balance_messages import connect_balance_messages
 
-    notifier = connect_balance_messages(bot, dispatcher)
+    notifier = connect_balance_messages(bot, dispatcher, db)
     if running.kiosk is not None:
         running.kiosk.desk.set_notifier(notifier)
     if running.pos is not None:

@@ -115,6 +115,17 @@ class BroadcastSettings(BaseModel):
     the running bot's own messages)."""
 
 
+class WatcherSettings(BaseModel):
+    """The optional watcher of balance changes made elsewhere (the merchant's dashboard,
+    another integration): it polls the platform for recently active members."""
+
+    enabled: bool = False
+    calls_per_minute: int = Field(default=30, ge=1, le=6000)
+    """Platform calls the watcher may make a minute (a history read per member checked)."""
+    active_days: int = Field(default=7, ge=1)
+    """Members who joined or were served at a kiosk this recently are watched."""
+
+
 class KioskSettings(BaseModel):
     """The in-store kiosk page (``/kiosk/``): timings, abuse limits and the staff PIN."""
 
@@ -243,6 +254,7 @@ class Settings(BaseSettings):
     kiosk: KioskSettings = KioskSettings()
     api: ApiSettings = ApiSettings()
     broadcast: BroadcastSettings = BroadcastSettings()
+    watcher: WatcherSettings = WatcherSettings()
     webhook: WebhookSettings = WebhookSettings()
     referral: ReferralSettings = ReferralSettings()
     birthday: BirthdaySettings = BirthdaySettings()

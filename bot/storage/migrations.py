@@ -562,4 +562,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=14,
+        name="the balance watcher's cursor: the newest transaction seen per member",
+        statements=(
+            """
+            CREATE TABLE watch_cursors (
+                member_code TEXT PRIMARY KEY,
+                last_seen TEXT NOT NULL,
+                checked_at TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 )

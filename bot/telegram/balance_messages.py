@@ -8,6 +8,8 @@ often and from whichever process it is told, the member gets it once.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from decimal import Decimal
 
@@ -17,8 +19,11 @@ from aiogram.utils.i18n import I18n
 from bot.loyalty.models import Campaign, CampaignKind, Money
 from bot.services.balance_notices import BalanceChange
 from bot.services.balances import BalanceLine
+from bot.services.watcher import BalanceWatcher
+from bot.storage.database import Database
 from bot.storage.members import MemberLinks
 from bot.storage.notifications import NotificationSettings
+from bot.storage.watch import WatchCursors
 from bot.telegram import texts
 from bot.telegram.i18n import _
 from bot.telegram.outbox import Outbox
@@ -127,9 +132,13 @@ class TelegramBalanceNotifier:
         await self._outbox.send_text(self._bot, f"balance:{change.key}", user_id, text)
 
 
-def connect_balance_messages(bot: Bot, dispatcher: Dispatcher) -> TelegramBalanceNotifier:
+def connect_balance_messages(
+    bot: Bot, dispatcher: Dispatcher, database: Database | None = None
+) -> TelegramBalanceNotifier:
     """The notifier for this bot, also given to the owed-bonus payers (a bonus that was on
-    its way is told when it arrives); the caller gives it to the kiosk and the POS API."""
+    its way is told when it arrives); the caller gives it to the kiosk and the POS API.
+    With ``WATCHER__ENABLED`` (and the ``database``), the watcher of changes made elsewhere
+    runs beside the bot."""
     notifier = TelegramBalanceNotifier(
         dispatcher["outbox"],
         bot,
@@ -139,4 +148,39 @@ def connect_balance_messages(bot: Bot, dispatcher: Dispatcher) -> TelegramBalanc
     )
     dispatcher["rewards"].payer.notifier = notifier
     dispatcher["signup_joins"].payer.notifier = notifier
+    settings = dispatcher["settings"]
+    if database is not None and settings.watcher.enabled:
+        _run_watcher(dispatcher, database, notifier)
     return notifier
+
+
+def _run_watcher(
+    dispatcher: Dispatcher, database: Database, notifier: TelegramBalanceNotifier
+) -> None:
+    config = dispatcher["settings"].watcher
+    watcher = BalanceWatcher(
+        dispatcher["backend"],
+        dispatcher["catalog"],
+        WatchCursors(database, clock=dispatcher["clock"]),
+        notifier,
+        calls_per_minute=config.calls_per_minute,
+        active_days=config.active_days,
+        clock=dispatcher["clock"],
+    )
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start_watching() -> None:
+        stop.clear()
+        tasks.append(asyncio.create_task(watcher.keep_watching(stop), name="balance-watcher"))
+
+    async def stop_watching() -> None:
+        stop.set()
+        while tasks:
+            task = tasks.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    dispatcher.startup.register(start_watching)
+    dispatcher.shutdown.register(stop_watching)
