@@ -2,7 +2,8 @@
 
 Two switches per Telegram account, both on until the member turns one off: balance-change
 messages and broadcasts. A chat that refused a message for good (the member blocked the bot)
-is marked unreachable, so broadcasts skip it; any update from the member clears the mark.
+is marked unreachable, so broadcasts skip it; the member opening 🔔 Notifications (they are
+back) clears the mark.
 """
 
 from __future__ import annotations

@@ -146,6 +146,7 @@ class Broadcaster:
         recipients: Sequence[Recipient],
         text: str,
         *,
+        photo: Path | None = None,
         stop: asyncio.Event | None = None,
         wait_quiet: bool = True,
         progress: Progress | None = None,
@@ -165,10 +166,18 @@ class Broadcaster:
                     recipient = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                await self._send(report, recipient, text)
+                await self._send(report, recipient, text, photo)
                 if progress is not None:
                     progress(report)
 
+        # With a picture, the first copy uploads it alone; the others send its file_id.
+        if (
+            photo is not None
+            and not queue.empty()
+            and not stop.is_set()
+            and await self._outside_quiet_hours(report, stop, wait_quiet)
+        ):
+            await self._send(report, queue.get_nowait(), text, photo)
         await asyncio.gather(*(worker() for _ in range(self._workers)))
         report.stopped = stop.is_set() and not queue.empty()
         return report
@@ -190,7 +199,9 @@ class Broadcaster:
         report.held_until = None
         return True
 
-    async def _send(self, report: BroadcastReport, recipient: Recipient, text: str) -> None:
+    async def _send(
+        self, report: BroadcastReport, recipient: Recipient, text: str, photo: Path | None
+    ) -> None:
         key = f"broadcast:{report.broadcast}:{recipient.telegram_user_id}"
         repository = self._outbox.repository
         before = await repository.get(key)
@@ -198,7 +209,13 @@ class Broadcaster:
             report.already += 1
             return
         try:
-            await self._outbox.send_text(self._bot, key, recipient.telegram_user_id, text)
+            if photo is None:
+                await self._outbox.send_text(self._bot, key, recipient.telegram_user_id, text)
+            else:
+                payload = {"path": str(photo), "caption": text, "reply_markup": None}
+                await self._outbox.deliver(
+                    self._bot, key, recipient.telegram_user_id, "photo", payload
+                )
         except Exception as exc:
             log.exception("Broadcast to %s not sent", recipient.telegram_user_id)
             report.failed += 1
@@ -231,3 +248,19 @@ def progress_bar(report: BroadcastReport, width: int = 30) -> str:
 
 def read_text(path: Path) -> str:
     return markdown_to_html(path.read_text(encoding="utf-8"))
+
+
+CAPTION_LIMIT = 1024
+
+
+def caption_fits(text_html: str) -> bool:
+    """Whether the text, as Telegram counts it (tags dropped, UTF-16), fits a caption."""
+    visible = html.unescape(re.sub(r"<[^>]*>", "", text_html))
+    return len(visible.encode("utf-16-le")) // 2 <= CAPTION_LIMIT
+
+
+def load_photo(path: Path) -> tuple[Path, bytes]:
+    """The picture's absolute path (the outbox may send it from another directory later)
+    and its content."""
+    absolute = path.resolve()
+    return absolute, absolute.read_bytes()

@@ -41,6 +41,7 @@ def add_broadcast_parser(commands: Any) -> None:
         "limits; quiet hours (BROADCAST__QUIET_FROM/UNTIL, shop time) hold it.",
     )
     parser.add_argument("--text", required=True, type=Path, help="the message, a Markdown file")
+    parser.add_argument("--photo", type=Path, help="a picture sent with the text as caption")
     parser.add_argument("--language", help="only members speaking this language")
     parser.add_argument("--source", help="only members who joined through links of this source")
     parser.add_argument(
@@ -74,6 +75,7 @@ async def broadcast(
         BroadcastReport,
         QuietHours,
         broadcast_id,
+        load_photo,
         progress_bar,
         read_text,
     )
@@ -87,7 +89,11 @@ async def broadcast(
         else dt.datetime.combine(args.joined_since, dt.time(), settings.shop_zone)
     )
     filters = (args.language, args.source, None if joined_since is None else str(joined_since))
-    ident = broadcast_id(text, None, filters)
+    photo: Path | None = None
+    picture: bytes | None = None
+    if getattr(args, "photo", None) is not None:
+        photo, picture = load_photo(args.photo)
+    ident = broadcast_id(text, picture, filters)
     outbox = Outbox(
         OutboxRepository(database, clock=clock),
         CardImages(database, clock=clock),
@@ -110,7 +116,12 @@ async def broadcast(
         # A test copy each time it is asked for: its key carries the moment.
         report = BroadcastReport(f"{ident}-test-{clock():%Y%m%dT%H%M%S%f}", audience=1)
         await broadcaster.run(
-            report, [Recipient(args.test_to, "", "")], text, stop=stop, wait_quiet=False
+            report,
+            [Recipient(args.test_to, "", "")],
+            text,
+            photo=photo,
+            stop=stop,
+            wait_quiet=False,
         )
         print("\n".join(report.lines()), file=out)
         return report
@@ -144,6 +155,7 @@ async def broadcast(
         report,
         audience.recipients,
         text,
+        photo=photo,
         stop=stop,
         wait_quiet=wait_quiet,
         progress=progress or (show if out is sys.stdout else None),
@@ -163,6 +175,15 @@ async def run_broadcast(args: argparse.Namespace, settings: Settings) -> int:
     if not args.text.is_file():
         print(f"--text: no such file {args.text}")
         return EXIT_USAGE
+    if args.photo is not None:
+        if not args.photo.is_file():
+            print(f"--photo: no such file {args.photo}")
+            return EXIT_USAGE
+        from bot.telegram.broadcast import caption_fits, read_text
+
+        if not caption_fits(read_text(args.text)):
+            print("--text: with --photo the text is a caption: at most 1024 characters")
+            return EXIT_USAGE
     try:
         database = await open_configured_database(settings.database)
     except DatabaseUnusable as exc:

@@ -30,6 +30,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     ForceReply,
+    FSInputFile,
     InlineKeyboardMarkup,
     Message,
     ReplyKeyboardMarkup,
@@ -273,7 +274,25 @@ class Outbox:
                 reply_markup=markup,
                 request_timeout=SEND_TIMEOUT,
             )
+        if message.kind == "photo":
+            # A picture file (a broadcast's): uploaded once per process, then its file_id.
+            uploaded = (bot.id, payload["path"])
+            photo = _PHOTO_IDS.get(uploaded) or FSInputFile(payload["path"])
+            sent = await bot.send_photo(
+                message.chat_id,
+                photo,
+                caption=payload["caption"],
+                reply_markup=markup,
+                request_timeout=SEND_TIMEOUT,
+            )
+            if sent.photo:
+                _PHOTO_IDS[uploaded] = sent.photo[-1].file_id
+            return sent
         raise ValueError(f"unknown outbox message kind {message.kind!r}")
+
+
+_PHOTO_IDS: dict[tuple[int, str], str] = {}
+"""Telegram's file_id of each picture file this process uploaded, by bot."""
 
 
 class OutboxSender:

@@ -94,6 +94,7 @@ def settings(**broadcast_settings: object) -> Settings:
 def args(text: Path, **overrides: object) -> argparse.Namespace:
     values: dict[str, object] = {
         "text": text,
+        "photo": None,
         "language": None,
         "source": None,
         "joined_since": None,
@@ -234,3 +235,22 @@ async def test_a_dry_run_sends_nothing_a_test_copy_goes_to_one_chat_and_filters_
     assert spanish.audience == 13
     spoken = {chat for _, chat, status in sends(small_world.standin)[2:] if status == 200}
     assert spoken and all((chat - FIRST_ID) % 3 == 2 for chat in spoken)
+
+
+async def test_a_broadcast_with_a_picture_uploads_it_once(
+    small_world: World, tmp_path: Path
+) -> None:
+    import PIL.Image
+
+    picture = tmp_path / "poster.png"
+    PIL.Image.new("RGB", (64, 48), (200, 30, 30)).save(picture)
+    report, _ = await run(
+        small_world, settings(), args(small_world.text, photo=picture, language="en")
+    )
+    calls = [c for c in small_world.standin.calls if c.method.lower() == "sendphoto"]
+    delivered = [c for c in calls if c.status == 200]
+    assert report.sent == len(delivered) > 1
+    assert sum(1 for c in delivered if c.uploaded) == 1
+    [message] = small_world.standin.messages(FIRST_ID + 3)
+    assert message.caption == "Spring sale: double points all week <3"
+    assert message.photo_bytes is not None

@@ -40,6 +40,8 @@ async def show_switches(
     notification_settings: NotificationSettings,
 ) -> None:
     await state.clear()
+    # They wrote to the bot, so it is not blocked (any more): broadcasts reach them again.
+    await notification_settings.mark_reachable(link.telegram_user_id)
     switches = await notification_settings.get(link.telegram_user_id)
     await message.answer(
         switches_text(switches),
