@@ -51,21 +51,29 @@ class Inbox:
         self._database = database
         self._clock = clock
 
-    async def store(self, updates: Sequence[Mapping[str, Any]], owner: str = "") -> list[int]:
+    async def store(
+        self, updates: Sequence[Mapping[str, Any]], owner: str = "", *, starting: int = 0
+    ) -> list[int]:
         """Keep a batch of raw updates in one transaction; returns the ids that were new
-        (an id seen before, handled or not, is not kept or handled again)."""
+        (an id seen before, handled or not, is not kept or handled again). The first
+        ``starting`` are stored with their handling counted as started (it starts at once),
+        which spares a mark per update when the bot is not busy."""
         if not updates:
             return []
         now = to_text(self._clock())
         fresh: list[int] = []
         async with self._database.transaction() as tx:
+            position = 0
             for chunk in _chunks(updates, _BATCH_ROWS):
                 params: list[SQLValue] = []
                 for update in chunk:
-                    params += [int(update["update_id"]), json.dumps(update), now, owner]
+                    started = int(position < starting)
+                    position += 1
+                    params += [int(update["update_id"]), json.dumps(update), now, owner, started]
                 rows = await tx.fetch_all(
-                    "INSERT INTO inbox_updates (update_id, payload, received_at, owner) VALUES "
-                    + ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                    "INSERT INTO inbox_updates (update_id, payload, received_at, owner, attempts) "
+                    "VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
                     + " ON CONFLICT (update_id) DO NOTHING RETURNING update_id",
                     params,
                 )

@@ -91,12 +91,14 @@ class UpdateInbox:
         self._dispatcher = dispatcher
         self._data = {"dispatcher": dispatcher, "bots": [bot], **handler_data}
         self._slots = asyncio.Semaphore(max_handling)
+        self._max_handling = max_handling
         self._max_attempts = max_attempts
         self._retry_seconds = tuple(retry_seconds) or (1.0,)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._started: set[int] = set()
         self._handled: list[int] = []
         self._starts: list[int] = []
+        self._counted: set[int] = set()
         self._flush_wanted = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._heart: asyncio.Task[None] | None = None
@@ -151,10 +153,14 @@ class UpdateInbox:
                 storable.append(raw)
             else:
                 log.error("Dropping an update Telegram sent without an id: %s", reason)
-        fresh = set(await self._inbox.store(storable, self.owner))
-        for raw in storable:
+        # Those that will find a free slot start at once: stored as started already.
+        starting = max(0, self._max_handling - len(self._tasks))
+        fresh = set(await self._inbox.store(storable, self.owner, starting=starting))
+        for position, raw in enumerate(storable):
             update_id = int(raw["update_id"])
             if update_id in fresh:
+                if position < starting:
+                    self._counted.add(update_id)
                 self._begin(InboxUpdate(update_id, dict(raw), 0))
         return sorted(fresh)
 
@@ -168,6 +174,7 @@ class UpdateInbox:
     def _finished(self, update_id: int) -> None:
         self._tasks.pop(update_id, None)
         self._started.discard(update_id)
+        self._counted.discard(update_id)
         self._changed.set()
 
     async def _handle(self, item: InboxUpdate) -> None:
@@ -176,8 +183,11 @@ class UpdateInbox:
             self._changed.set()
             # Counted with the next group of marks, not waited for: a crash during handling
             # is an attempt (the 5th sets it aside), a queued update is not.
-            self._starts.append(item.update_id)
-            self._flush_wanted.set()
+            if item.update_id in self._counted:
+                self._counted.discard(item.update_id)
+            else:
+                self._starts.append(item.update_id)
+                self._flush_wanted.set()
             try:
                 update = Update.model_validate(item.payload, context={"bot": self._bot})
             except ValidationError as exc:

@@ -225,3 +225,10 @@ async def test_a_restarted_replica_takes_up_its_own_leftovers_at_once(
         "host-a:8080", stale_owners_only=True, stale_after=dt.timedelta(seconds=60)
     )
     assert again == []
+
+
+async def test_updates_that_start_at_once_are_stored_as_started(database: Database) -> None:
+    inbox = Inbox(database)
+    await inbox.store([update(1), update(2), update(3)], "busy", starting=2)
+    taken = await inbox.take_over("next", stale_owners_only=False, stale_after=LEASE)
+    assert [(u.update_id, u.attempts) for u in taken] == [(1, 1), (2, 1), (3, 0)]
