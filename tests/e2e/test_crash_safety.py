@@ -78,9 +78,7 @@ async def test_sigkill_in_the_middle_of_400_joins_loses_and_doubles_nothing(
     assert doubled <= in_doubt, (doubled, in_doubt)
     assert len(doubled) <= 16, f"{len(doubled)} doubled cards: more than the sends in flight"
     assert bot_table(tmp_path, "SELECT count(*) FROM dead_updates") == [(0,)]
-    assert bot_table(tmp_path, "SELECT count(*) FROM inbox_updates WHERE state = 'new'") == [
-        (0,)
-    ]
+    assert bot_table(tmp_path, "SELECT count(*) FROM inbox_updates WHERE state = 'new'") == [(0,)]
     print(f"SIGKILL after {at_kill} of 400 cards: {len(in_doubt)} in doubt, {len(doubled)} twice")
 
 
