@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError
 from bot.platforms import create_backend, embedded_platform
+from bot.heap import settle as settle_heap
 from bot.sandbox.runner import serve
 
 if TYPE_CHECKING:
@@ -396,6 +397,7 @@ async def run(settings: Settings) -> None:
     async with start_services(settings) as (running, stack):
         bot, dispatcher = await start_telegram(running, stack)
         announce(running)
+        settle_heap()
         if running.webhook is not None:
             await serve_webhook(bot, dispatcher, running, finish_pending_joins=True)
         else:

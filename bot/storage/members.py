@@ -11,11 +11,11 @@ import sqlite3
 from dataclasses import dataclass
 
 from bot.storage.database import Database
-from bot.storage.fsm import forget_sessions
 from bot.storage.inbox import erase_set_aside_updates
 from bot.storage.links import erase_link_data
 from bot.storage.outbox import erase_member_messages
 from bot.storage.referrals import erase_referral_data
+from bot.storage.session_cache import forget_sessions
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
 _USER_TABLES = (
