@@ -16,7 +16,9 @@ import hashlib
 import html
 import logging
 import re
+import time
 import zoneinfo
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +28,48 @@ from aiogram import Bot
 from bot.storage.broadcasts import Recipient
 from bot.storage.notifications import NotificationSettings
 from bot.storage.timestamps import Clock, utc_now
-from bot.telegram.outbox import Outbox
+from bot.telegram.outbox import CHAT_INTERVAL, Outbox, SendPace
 
 log = logging.getLogger(__name__)
 
 WORKERS = 8
 UNREACHABLE_ERRORS = ("blocked", "deactivated", "forbidden", "chat not found")
+
+
+class WindowPace(SendPace):
+    """At most ``per_second`` sends starting within any one second, counted by the moments
+    they really start (a stalled event loop cannot release a burst of overdue turns), and
+    one a second per chat."""
+
+    def __init__(self, per_second: float, chat_interval: float = CHAT_INTERVAL) -> None:
+        super().__init__(per_second, chat_interval)
+        self._limit = max(1, int(per_second))
+        self._interval = chat_interval
+        self._starts: deque[float] = deque()
+        self._chat_last: dict[int, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def wait_turn(self, chat_id: int) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._starts and now - self._starts[0] >= 1.0:
+                    self._starts.popleft()
+                wait = 0.0
+                if len(self._starts) >= self._limit:
+                    wait = 1.0 - (now - self._starts[0])
+                last = self._chat_last.get(chat_id)
+                if last is not None and now - last < self._interval:
+                    wait = max(wait, self._interval - (now - last))
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+            self._starts.append(now)
+            self._chat_last[chat_id] = now
+            if len(self._chat_last) > 10_000:
+                self._chat_last = {
+                    c: t for c, t in self._chat_last.items() if now - t < self._interval
+                }
 
 
 def markdown_to_html(text: str) -> str:

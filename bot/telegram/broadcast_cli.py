@@ -74,12 +74,13 @@ async def broadcast(
         Broadcaster,
         BroadcastReport,
         QuietHours,
+        WindowPace,
         broadcast_id,
         load_photo,
         progress_bar,
         read_text,
     )
-    from bot.telegram.outbox import Outbox, SendPace
+    from bot.telegram.outbox import Outbox
 
     clock = clock or utc_now
     text = read_text(args.text)
@@ -98,7 +99,7 @@ async def broadcast(
         OutboxRepository(database, clock=clock),
         CardImages(database, clock=clock),
         clock=clock,
-        pace=SendPace(per_second=settings.broadcast.per_second),
+        pace=WindowPace(settings.broadcast.per_second),
     )
     switches = NotificationSettings(database, clock=clock)
     quiet = QuietHours(

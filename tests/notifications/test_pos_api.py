@@ -4,6 +4,7 @@ request gets a clear 4xx and records nothing; the same idempotency key records o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from decimal import Decimal
@@ -14,8 +15,9 @@ import httpx
 from bot.config import HttpSettings
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.loyalty.models import Purchase
 from bot.sandbox.clienttoolbox import demo
-from bot.services.pos import sign
+from bot.services.pos import PENDING_STALE, _digest, sign
 from bot.storage.api_clients import ApiRequests
 from bot.storage.members import MemberLinks
 from tests.conftest import ct_settings
@@ -270,3 +272,39 @@ async def test_a_purchase_whose_answer_was_lost_is_looked_up_not_sent_again(
     third = await pos.post("purchases", sale)
     assert third.json()["transaction_id"] == made
     assert len(to_jane(shop.app.telegram.sent[before:])) == 1
+
+
+async def test_a_request_whose_process_died_is_looked_up_after_its_lease(
+    shop: Shop, ct_backend: LoyaltyBackend
+) -> None:
+    """What a process killed mid-request leaves: the request pending under its key and the
+    platform's transaction made under its marker (the answer never stored)."""
+    code, card = await jane(shop)
+    pos = await till(shop)
+    sale = {"idempotency_key": "order-kill", "card_number": card, "amount": "1.50"}
+    client = await shop.pos.auth._clients.by_key_id(pos.key_id)
+    assert client is not None
+    requests = ApiRequests(shop.app.db, clock=shop.clock)
+    marker = f"POS {client.id}/{hashlib.sha256(b'order-kill').hexdigest()[:16]}"
+    _, held, fresh = await requests.begin(
+        client.id, "order-kill", _digest("purchase", sale), marker, stale_after=PENDING_STALE
+    )
+    assert held and fresh
+    made = await ct_backend.record_purchase(
+        code,
+        Purchase(campaign_id=demo.POINTS_CAMPAIGN, amount=Decimal("1.50"), description=marker),
+    )
+    before = len(shop.app.telegram.sent)
+
+    # While its lease lasts, a retry is told to wait: it may still be under way.
+    waiting = await pos.post("purchases", sale)
+    assert waiting.status_code == 409 and waiting.json()["error"] == "in_progress"
+    shop.clock.advance(seconds=PENDING_STALE.total_seconds() + 1)
+    retried = await pos.post("purchases", sale)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["transaction_id"] == made.transaction_id
+    assert retried.json()["repeated"] is True
+    assert await recorded(ct_backend, code) == [made.transaction_id]
+    assert await points(ct_backend, code) == Decimal(150)
+    [told] = to_jane(shop.app.telegram.sent[before:])
+    assert told.text.startswith("⭐ +150 points in Widget Rewards.")
