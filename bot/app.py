@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.config import Settings
+from bot.heap import settle as settle_heap
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError
 from bot.platforms import create_backend, embedded_platform
-from bot.heap import settle as settle_heap
 from bot.sandbox.runner import serve
 
 if TYPE_CHECKING:
