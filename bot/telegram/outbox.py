@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,26 +64,39 @@ COMPACT_SECONDS = 60.0
 
 
 class SendPace:
-    """Reserves send times: one every ``1 / per_second`` overall, one every
-    ``chat_interval`` per chat; ``wait_turn`` sleeps until the reserved time."""
+    """Spaces sends: one every ``chat_interval`` in a chat, then one every ``1 / per_second``
+    overall, each slot reserved at the moment it is taken, so the overall rate holds
+    whatever the chats' own waits. One chat's messages are sent one after the other (the
+    outbox claims them in order), so a chat's next turn counts from its last send."""
 
     def __init__(
-        self, per_second: float = MESSAGES_PER_SECOND, chat_interval: float = CHAT_INTERVAL
+        self,
+        per_second: float = MESSAGES_PER_SECOND,
+        chat_interval: float = CHAT_INTERVAL,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self._gap = 1.0 / per_second
         self._chat_interval = chat_interval
+        self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
         self._chat_next: dict[int, float] = {}
 
     async def wait_turn(self, chat_id: int) -> None:
-        now = time.monotonic()
-        at = max(now, self._next, self._chat_next.get(chat_id, 0.0))
-        self._next = max(self._next, now) + self._gap
+        now = self._clock()
+        chat_at = self._chat_next.get(chat_id, 0.0)
+        if chat_at > now:
+            await self._sleep(chat_at - now)
+            now = self._clock()
+        at = max(now, self._next)
+        self._next = at + self._gap
         self._chat_next[chat_id] = at + self._chat_interval
         if len(self._chat_next) > 10_000:
             self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
         if at > now:
-            await asyncio.sleep(at - now)
+            await self._sleep(at - now)
 
 
 def _markup_json(markup: Markup | None) -> dict[str, Any] | None:
