@@ -200,3 +200,13 @@ async def test_an_owed_bonus_finally_credited_is_told_once(
     )
     assert to_jane(shop.app.telegram.sent[before:]) == [told]
     assert await points(ct_backend, code) == Decimal(25)
+
+
+async def test_a_member_marked_unreachable_is_reachable_again_once_back(shop: Shop) -> None:
+    jane, _, _ = await join(shop)
+    switches = shop.app.dispatcher["notification_settings"]
+    await switches.mark_unreachable(JANE_ID)
+    assert (await switches.get(JANE_ID)).unreachable
+    [menu] = await jane.send("/notifications")
+    assert "News and offers: on" in menu.text
+    assert not (await switches.get(JANE_ID)).unreachable
