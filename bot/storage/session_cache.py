@@ -89,6 +89,7 @@ class Sessions:
         self._unsettled[key] = batch
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
+            self._writer.add_done_callback(self._writer_ended)
         try:
             await asyncio.shield(batch)
         except BaseException:
@@ -112,13 +113,21 @@ class Sessions:
             assert batch is not None
             try:
                 await self._commit(queued)
-            except BaseException as exc:
+            except asyncio.CancelledError:
+                _fail(batch)
+                raise
+            except Exception as exc:
                 batch.set_exception(exc)
                 batch.exception()  # retrieved here; each writer re-raises it
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
             else:
                 batch.set_result(None)
+
+    def _writer_ended(self, writer: asyncio.Task[None]) -> None:
+        """A writer stopped (cancelled, even before it began) with writes still queued: their
+        writers hear it rather than wait forever; the next write starts a new writer."""
+        if writer.cancelled() and self._batch is not None:
+            _fail(self._batch)
+            self._queued, self._batch = {}, None
 
     async def _commit(self, queued: dict[Key, Record]) -> None:
         now = to_text(self._clock())
@@ -143,6 +152,12 @@ class Sessions:
                 # Not committed yet: it must stay readable; trim again on a later write.
                 return
             del self._records[oldest]
+
+
+def _fail(batch: asyncio.Future[None]) -> None:
+    if not batch.done():
+        batch.set_exception(RuntimeError("the session writer was stopped before committing"))
+        batch.exception()  # retrieved here; each writer re-raises it
 
 
 _sessions: weakref.WeakKeyDictionary[Database, Sessions] = weakref.WeakKeyDictionary()

@@ -322,3 +322,30 @@ async def test_sqlite_cleared_keys_leave_no_rows(tmp_path: Path) -> None:
         assert row[0] == 0
     finally:
         await database.close()
+
+
+async def test_sqlite_writes_cut_off_by_a_stop_fail_loudly_and_leave_the_truth(
+    tmp_path: Path,
+) -> None:
+    database = await open_database(tmp_path / "fsm.db")
+    storage = SQLiteStorage(database)
+    try:
+        keys = [StorageKey(bot_id=42, chat_id=n, user_id=n) for n in range(1, 21)]
+        writes = [asyncio.ensure_future(storage.set_state(key, Enrollment.phone)) for key in keys]
+        for _ in range(1000):  # until the first write has started the writer
+            if storage._sessions._writer is not None:
+                break
+            await asyncio.sleep(0)
+        assert storage._sessions._writer is not None
+        storage._sessions._writer.cancel()
+        outcomes = await asyncio.wait_for(asyncio.gather(*writes, return_exceptions=True), 10)
+        failed = [key for key, out in zip(keys, outcomes, strict=True) if out is not None]
+        assert all(isinstance(out, (RuntimeError, type(None))) for out in outcomes)
+        assert failed, "the stop came before the commit"
+        # What failed is not served from memory as if it were stored; the next write works.
+        for key in failed:
+            assert await storage.get_state(key) is None
+        await storage.set_state(keys[0], Enrollment.email_code)
+        assert await storage.get_state(keys[0]) == "Enrollment:email_code"
+    finally:
+        await database.close()
