@@ -8,6 +8,8 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from bot.devtools.telegram_standin import DemoUser, TelegramStandIn
 from tests.e2e.crash_world import (
     bot_environment,
@@ -37,6 +39,10 @@ def assert_clean(stderr: str) -> None:
 async def burst(standin: TelegramStandIn, users: list[DemoUser]) -> None:
     for user in users:
         await standin.share_contact(user.id)
+
+
+# Real processes, bursts of hundreds of joins: minutes on a busy machine, not seconds.
+pytestmark = pytest.mark.timeout(600)
 
 
 async def test_sigkill_in_the_middle_of_400_joins_loses_and_doubles_nothing(

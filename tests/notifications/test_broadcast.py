@@ -151,6 +151,7 @@ def sends(standin: TelegramStandIn) -> list[tuple[dt.datetime, int, int]]:
     ]
 
 
+@pytest.mark.timeout(600)  # 1,945 sends at 20 a second take 97 s by design
 async def test_two_thousand_members_within_limits_stopped_and_resumed_once_each(
     world: World,
 ) -> None:
