@@ -93,9 +93,10 @@ class Sessions:
         try:
             await asyncio.shield(batch)
         except BaseException:
-            if batch.done() and batch.exception() is not None:
-                # Not stored: forget what the cache was told, the row is the truth again.
-                self._records.pop(key, None)
+            if batch.done() and batch.exception() is not None and self._records.get(key) is record:
+                # Not stored: forget what the cache was told, the row is the truth again
+                # (unless a newer write of the key has replaced it meanwhile).
+                del self._records[key]
             raise
         finally:
             if self._unsettled.get(key) is batch:
