@@ -199,11 +199,13 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     if running.kiosk is not None:
         # The kiosk's store and claim QR codes are the bot's own signup links.
         running.kiosk.desk.set_links(dispatcher["signup_links"])
-    from bot.telegram.balance_messages import connect_balance_messages
+    from bot.telegram.balance_messages import connect_balance_messages, settle_kiosk_notices
 
     notifier = connect_balance_messages(bot, dispatcher, db)
     if running.kiosk is not None:
         running.kiosk.desk.set_notifier(notifier)
+        # A kiosk purchase whose process died before its member was told is found again.
+        settle_kiosk_notices(dispatcher, running.kiosk.desk.keep_settling_notices)
     if running.pos is not None:
         running.pos.desk.set_notifier(notifier)
     return bot, dispatcher

@@ -23,6 +23,7 @@ from bot.services.rate_limits import SlidingWindowLimit
 from bot.services.signup_links import SignupLinks
 from bot.services.staff_pin import StaffAccess
 from bot.storage.database import Database
+from bot.storage.kiosk_notices import PendingNotices
 from bot.storage.kiosks import Kiosks
 from bot.storage.timestamps import utc_now
 
@@ -69,6 +70,7 @@ def build_kiosk(
         campaign_ids=settings.campaign_ids,
         links=links,
         clock=clock,
+        notices=PendingNotices(database, clock=clock),
     )
     if i18n is None:
         from bot.telegram.i18n import create_i18n

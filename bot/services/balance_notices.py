@@ -18,10 +18,13 @@ from typing import Protocol
 
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError
-from bot.loyalty.models import Campaign, CampaignKind, Receipt, Reward
+from bot.loyalty.models import Campaign, CampaignKind, Receipt, Reward, Transaction
 from bot.services.balances import BalanceLine, Progress, balance_line
 
 log = logging.getLogger(__name__)
+
+HISTORY_DEPTH = 100
+"""How far back the member's history is read for a transaction's marker."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,36 @@ async def bonus_change(
         earned=amount,
         line=line,
         new_rewards=() if line is None else newly_available(line, amount),
+    )
+
+
+async def recorded_receipt(
+    backend: LoyaltyBackend,
+    member_code: str,
+    campaign_id: str,
+    marker: str,
+    *,
+    depth: int = HISTORY_DEPTH,
+) -> Receipt | None:
+    """The receipt of a transaction an earlier try recorded, found on the platform by its
+    ``marker`` (its description or authorization); ``None`` if there is none. Raises
+    ``LoyaltyError`` when the platform does not answer (nothing can be decided then)."""
+    history = await backend.history(member_code, limit=depth)
+    found: Transaction | None = next((t for t in history if t.description == marker), None)
+    if found is None:
+        return None
+    balance = next(
+        (b for b in await backend.balances(member_code) if b.campaign_id == campaign_id),
+        None,
+    )
+    earned = None if found.is_redemption else abs(found.amount)
+    deducted = abs(found.amount) if found.is_redemption else None
+    return Receipt(
+        transaction_id=found.id,
+        campaign_id=campaign_id,
+        earned=earned,
+        deducted=deducted,
+        balance=balance,
     )
 
 

@@ -11,6 +11,8 @@ a member reveals nothing of that member.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -30,7 +32,7 @@ from bot.loyalty.models import (
     Receipt,
     Redemption,
 )
-from bot.services.balance_notices import BalanceNotifier, tell_receipt
+from bot.services.balance_notices import BalanceNotifier, recorded_receipt, tell_receipt
 from bot.services.balances import BalanceLine, balance_line, balance_lines, member_balances
 from bot.services.catalog import CampaignCatalog
 from bot.services.contacts import ContactError, normalize_email, normalize_phone
@@ -39,6 +41,7 @@ from bot.services.masking import masked_contact
 from bot.services.rate_limits import RateLimited, SlidingWindowLimit
 from bot.services.signup_links import SignupLinks
 from bot.services.staff_pin import PinOutcome, StaffAccess, StaffLocked, StaffUnlocked, WrongPin
+from bot.storage.kiosk_notices import PendingNotices
 from bot.storage.kiosks import Kiosk, KioskAction, Kiosks
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,9 @@ JOIN_MEMORY = dt.timedelta(days=1)
 """How long an unfinished walk-in join (and the contact typed for it) is kept for a retry."""
 CLAIM_LINK_LIFETIME = dt.timedelta(days=1)
 """How long a walk-in's personal link (shown once, on the kiosk's screen) can be claimed."""
+NOTICE_STALE = dt.timedelta(minutes=1)
+"""A pending balance notice this old lost its process: it is settled by its marker."""
+SETTLE_EVERY = dt.timedelta(minutes=1)
 
 
 class CardNotFound(Exception):
@@ -158,8 +164,10 @@ class KioskDesk:
         links: SignupLinks | None = None,
         clock: Callable[[], dt.datetime],
         code_factory: Callable[[], str] = new_member_code,
+        notices: PendingNotices | None = None,
     ) -> None:
         self._backend = backend
+        self._notices = notices
         self._kiosks = kiosks
         self._catalog = catalog
         self.staff = staff
@@ -337,9 +345,7 @@ class KioskDesk:
         """Record a purchase (points, gift card: an amount; buy-X: an item) or a visit."""
         visit = self._staff_visit(kiosk, staff_token, visit_token)
         campaign = await self._campaign(visit, campaign_id)
-        purchase = Purchase(
-            campaign_id=campaign.id, description=f"Kiosk {kiosk.id} · {kiosk.store}"
-        )
+        purchase = Purchase(campaign_id=campaign.id, description=_marker(kiosk))
         match campaign.kind:
             case CampaignKind.POINTS | CampaignKind.GIFTCARD:
                 purchase = purchase.model_copy(update={"amount": _amount(amount)})
@@ -366,6 +372,7 @@ class KioskDesk:
             "purchase",
             campaign,
             detail,
+            purchase.description,
             lambda: self._backend.record_purchase(visit.member.code, purchase),
         )
 
@@ -384,9 +391,7 @@ class KioskDesk:
         buy-X item."""
         visit = self._staff_visit(kiosk, staff_token, visit_token)
         campaign = await self._campaign(visit, campaign_id)
-        redemption = Redemption(
-            campaign_id=campaign.id, description=f"Kiosk {kiosk.id} · {kiosk.store}"
-        )
+        redemption = Redemption(campaign_id=campaign.id, description=_marker(kiosk))
         match campaign.kind:
             case CampaignKind.POINTS | CampaignKind.EVENTS if reward_id is not None:
                 rewards = await self._backend.rewards(campaign.id)
@@ -419,6 +424,7 @@ class KioskDesk:
             "redeem",
             campaign,
             detail,
+            redemption.description,
             lambda: self._backend.redeem(visit.member.code, redemption),
         )
 
@@ -429,11 +435,18 @@ class KioskDesk:
         action: str,
         campaign: Campaign,
         detail: dict[str, str],
+        marker: str,
         call: Callable[[], Awaitable[Receipt]],
     ) -> StaffReceipt:
+        """Send ``call`` with a pending notice under ``marker`` written first: if this process
+        dies before the member is told, ``settle_notices`` finds the transaction later."""
+        if self._notices is not None:
+            await self._notices.add(marker, visit.member.code, campaign.id)
         try:
             receipt = await call()
         except (Rejected, NotFound) as exc:
+            if self._notices is not None:
+                await self._notices.remove(marker)
             await self._log(kiosk, action, "refused", visit.member, campaign, detail)
             log.info("Kiosk %s: the platform refused a %s: %s", kiosk.id, action, exc.message)
             raise StaffActionRefused(exc.message) from exc
@@ -445,8 +458,55 @@ class KioskDesk:
             kiosk, action, "done", visit.member, campaign, detail, receipt.transaction_id
         )
         await tell_receipt(self._notifier, self._backend, visit.member.code, campaign, receipt)
+        if self._notices is not None:
+            await self._notices.remove(marker)
         line = None if receipt.balance is None else balance_line(receipt.balance)
         return StaffReceipt(receipt, line)
+
+    async def settle_notices(self) -> int:
+        """Settle the pending notices older than ``NOTICE_STALE`` (their process died, or the
+        platform did not answer): a transaction found by its marker is told under its own key
+        (``tx:<id>``, so a member told already is not told again), none found means nothing
+        was recorded. Returns how many were settled; the rest wait for the next round."""
+        if self._notices is None or self._notifier is None:
+            return 0
+        settled = 0
+        by_id = await self._catalog.by_id()
+        for notice in await self._notices.older_than(self._clock() - NOTICE_STALE):
+            campaign = by_id.get(notice.campaign_id)
+            try:
+                receipt = (
+                    None
+                    if campaign is None
+                    else await recorded_receipt(
+                        self._backend, notice.member_code, notice.campaign_id, notice.marker
+                    )
+                )
+            except LoyaltyError as exc:
+                log.info("Kiosk notice %s not settled yet: %s", notice.marker, exc.message)
+                continue
+            if receipt is not None and campaign is not None:
+                log.info("Kiosk notice %s: found as %s", notice.marker, receipt.transaction_id)
+                await tell_receipt(
+                    self._notifier, self._backend, notice.member_code, campaign, receipt
+                )
+            else:
+                log.info("Kiosk notice %s: nothing was recorded", notice.marker)
+            await self._notices.remove(notice.marker)
+            settled += 1
+        return settled
+
+    async def keep_settling_notices(
+        self, stop: asyncio.Event, every: dt.timedelta = SETTLE_EVERY
+    ) -> None:
+        """``settle_notices`` now (start-up) and every ``every`` until ``stop``."""
+        while not stop.is_set():
+            try:
+                await self.settle_notices()
+            except Exception:
+                log.exception("Kiosk notices not settled")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every.total_seconds())
 
     async def _log(
         self,
@@ -495,6 +555,12 @@ class KioskDesk:
                 result = "no staff mode"
         await self._log(kiosk, "staff PIN", result)
         return outcome
+
+
+def _marker(kiosk: Kiosk) -> str:
+    """The transaction's description on the platform, unique to it (its pending notice's
+    key)."""
+    return f"Kiosk {kiosk.id} · {kiosk.store} · {secrets.token_hex(6)}"
 
 
 def _amount(amount: Decimal | None) -> Decimal:

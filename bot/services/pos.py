@@ -32,9 +32,8 @@ from bot.loyalty.models import (
     Purchase,
     Receipt,
     Redemption,
-    Transaction,
 )
-from bot.services.balance_notices import BalanceNotifier, tell_receipt
+from bot.services.balance_notices import BalanceNotifier, recorded_receipt, tell_receipt
 from bot.services.balances import balance_line
 from bot.services.catalog import CampaignCatalog
 from bot.storage.api_clients import ApiClient, ApiClients, ApiRequests
@@ -309,26 +308,8 @@ class PosDesk:
 
     async def _recorded(self, order: _Order, marker: str) -> Receipt | None:
         """The receipt of a transaction an earlier try recorded, found by its marker."""
-        history = await self._backend.history(order.member.code, limit=HISTORY_DEPTH)
-        found: Transaction | None = next((t for t in history if t.description == marker), None)
-        if found is None:
-            return None
-        balance = next(
-            (
-                b
-                for b in await self._backend.balances(order.member.code)
-                if b.campaign_id == order.campaign.id
-            ),
-            None,
-        )
-        earned = None if found.is_redemption else abs(found.amount)
-        deducted = abs(found.amount) if found.is_redemption else None
-        return Receipt(
-            transaction_id=found.id,
-            campaign_id=order.campaign.id,
-            earned=earned,
-            deducted=deducted,
-            balance=balance,
+        return await recorded_receipt(
+            self._backend, order.member.code, order.campaign.id, marker, depth=HISTORY_DEPTH
         )
 
     async def _order(self, kind: str, payload: dict[str, Any]) -> _Order:

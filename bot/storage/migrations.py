@@ -575,4 +575,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        version=15,
+        name="kiosk balance notices written before the platform call, settled by their marker",
+        statements=(
+            """
+            CREATE TABLE kiosk_notices (
+                marker TEXT PRIMARY KEY,
+                member_code TEXT NOT NULL,
+                campaign_id TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from aiogram import Bot, Dispatcher
@@ -184,3 +185,31 @@ def _run_watcher(
 
     dispatcher.startup.register(start_watching)
     dispatcher.shutdown.register(stop_watching)
+
+
+def settle_kiosk_notices(
+    dispatcher: Dispatcher, keep_settling: Callable[[asyncio.Event], Awaitable[None]]
+) -> None:
+    """Settle the kiosk's pending balance notices at start-up and then periodically, while
+    the bot runs (``KioskDesk.keep_settling_notices``)."""
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start_settling() -> None:
+        stop.clear()
+
+        async def run() -> None:
+            await keep_settling(stop)
+
+        tasks.append(asyncio.create_task(run(), name="kiosk-notices"))
+
+    async def stop_settling() -> None:
+        stop.set()
+        while tasks:
+            task = tasks.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    dispatcher.startup.register(start_settling)
+    dispatcher.shutdown.register(stop_settling)
