@@ -93,9 +93,7 @@ def build_bot(
         base = api_base_url or (
             str(settings.telegram_api_url).rstrip("/") if settings.telegram_api_url else None
         )
-        session = (
-            BotApiSession(api=TelegramAPIServer.from_base(base)) if base else BotApiSession()
-        )
+        session = BotApiSession(api=TelegramAPIServer.from_base(base)) if base else BotApiSession()
     session.middleware(FloodControl())
     if token is None:
         if settings.bot_token is None:
