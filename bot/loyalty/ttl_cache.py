@@ -41,6 +41,3 @@ class TtlCache(Generic[Value]):
             return value
         finally:
             del self._loading[key]
-
-    def clear(self) -> None:
-        self._entries.clear()
