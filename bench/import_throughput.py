@@ -148,7 +148,7 @@ async def one_per_row(args: argparse.Namespace) -> dict[str, Any]:
     from bot.importing.csv_source import CsvSource, sniff
     from bot.importing.mapping import ImportKind, guess_mapping
     from bot.importing.validation import MemberRows, RowProblem
-    from bot.loyalty.clienttoolbox_wire import CustomerFields
+    from bot.loyalty.clienttoolbox.wire import CustomerFields
     from bot.loyalty.errors import LoyaltyError
     from bot.sandbox.clienttoolbox import demo
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bot.importing.validation import ImportRow, RowProblem
-from bot.loyalty.altcraft_wire import MAX_BATCH_ROWS, MAX_BODY_BYTES
+from bot.loyalty.altcraft.wire import MAX_BATCH_ROWS, MAX_BODY_BYTES
 from bot.loyalty.models import MemberImportRow
 
 CLIENTTOOLBOX_DEFAULT_ROWS = 500

@@ -12,8 +12,8 @@ import pytest
 from pydantic import AnyHttpUrl, SecretStr
 
 from bot.config import AltcraftMatching, AltcraftSettings, HttpSettings
-from bot.loyalty.altcraft import CODE_FIELD, AltcraftClient
-from bot.loyalty.altcraft_wire import BatchMember, BatchTooLarge, ProfileRef
+from bot.loyalty.altcraft.client import CODE_FIELD, AltcraftClient
+from bot.loyalty.altcraft.wire import BatchMember, BatchTooLarge, ProfileRef
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import (
     AlreadyExists,

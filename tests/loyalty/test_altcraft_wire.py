@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.loyalty.altcraft_wire import decode_answer, parse_balance, parse_points_operation
+from bot.loyalty.altcraft.wire import decode_answer, parse_balance, parse_points_operation
 from bot.loyalty.errors import ProtocolError
 
 

@@ -15,7 +15,7 @@ from pydantic import AnyHttpUrl, SecretStr
 from bot.config import ClientToolboxSettings, HttpSettings, Settings
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.clienttoolbox import ClientToolboxClient
-from bot.loyalty.clienttoolbox_wire import BatchValueError, CustomerFields, TransactionLine
+from bot.loyalty.clienttoolbox.wire import BatchValueError, CustomerFields, TransactionLine
 from bot.loyalty.errors import (
     AlreadyExists,
     AuthFailed,

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.loyalty.clienttoolbox_wire import (
+from bot.loyalty.clienttoolbox.wire import (
     BatchValueError,
     CustomerBatchAnswer,
     CustomerInfoAnswer,

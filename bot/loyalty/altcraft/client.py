@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.config import AltcraftMatching, AltcraftSettings, HttpSettings
-from bot.loyalty.altcraft_wire import (
+from bot.loyalty.altcraft.wire import (
     CONTENT_TYPES,
     MAX_BATCH_ROWS,
     MAX_BODY_BYTES,

@@ -1,7 +1,7 @@
 """The Client Toolbox (Sticky Street) loyalty API client.
 
 One pooled ``httpx.AsyncClient`` posts form-encoded calls to the single endpoint. The low-level
-methods (one per platform call) return the typed payload models of ``clienttoolbox_wire`` or
+methods (one per platform call) return the typed payload models of ``clienttoolbox.wire`` or
 domain models; the ``LoyaltyBackend`` methods below them speak only the bot's words.
 
 Calls that move a balance (or write anything) are sent once: after ``Unavailable`` nothing is
@@ -23,7 +23,7 @@ import phonenumbers
 from pydantic import BaseModel
 
 from bot.config import ClientToolboxSettings, HttpSettings, Settings
-from bot.loyalty.clienttoolbox_wire import (
+from bot.loyalty.clienttoolbox.wire import (
     BalanceStatement,
     BalanceStatementAnswer,
     CampaignEntry,
