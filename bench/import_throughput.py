@@ -82,8 +82,9 @@ def cpu_seconds() -> float:
 def client_for(url: str, concurrency: int) -> Any:
     from pydantic import AnyHttpUrl, SecretStr
 
-    from bot.config import ClientToolboxSettings, HttpSettings
+    from bot.config import HttpSettings
     from bot.loyalty.clienttoolbox import ClientToolboxClient
+    from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
     from bot.sandbox.clienttoolbox import demo
 
     settings = ClientToolboxSettings(

@@ -30,9 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sandbox = commands.add_parser("sandbox", help="serve a local sandbox of a loyalty platform")
-    sandbox.add_argument(
-        "--platform", choices=["clienttoolbox", "altcraft"], default="clienttoolbox"
-    )
+    from bot.loyalty.registry import names
+
+    sandbox.add_argument("--platform", choices=names(), default=names()[0])
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8090)
     sandbox.add_argument("--db", default=":memory:", help="SQLite file (default: in memory)")
@@ -113,9 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_sandbox(platform: str, host: str, port: int, db: str) -> int:
-    from bot.sandbox import altcraft, clienttoolbox
+    from bot.platforms import sandbox_module
 
-    sandbox = clienttoolbox if platform == "clienttoolbox" else altcraft
+    sandbox = sandbox_module(platform)
     print(f"{platform} sandbox on http://{host}:{port} (database: {db}); Ctrl-C stops it")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(sandbox.run_sandbox(host, port, db))

@@ -411,7 +411,7 @@ async def doctor(settings: Settings) -> int:
 
     It starts no web server, so it also works next to a running bot on the same port.
     """
-    print(f"configuration: ok (platform={settings.platform.value})")
+    print(f"configuration: ok (platform={settings.platform})")
     async with AsyncExitStack() as stack:
         _, backend = await start_platform(settings, stack)
         try:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 import zoneinfo
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AnyHttpUrl,
@@ -26,22 +25,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.loyalty.models import CardFormat
-
-
-class Platform(StrEnum):
-    SANDBOX = "sandbox"
-    CLIENTTOOLBOX = "clienttoolbox"
-    ALTCRAFT = "altcraft"
+from bot.loyalty.options import ClientOptions, HttpSettings
+from bot.loyalty.registry import SANDBOX, PlatformFields, names
 
 
 class ConfigError(Exception):
     """A setting is missing or wrong. The text names settings, never their values."""
-
-
-class HttpSettings(BaseModel):
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=10.0, gt=0)
-    pool_size: int = Field(default=20, ge=1)
 
 
 class CacheSettings(BaseModel):
@@ -51,37 +40,6 @@ class CacheSettings(BaseModel):
     """The campaign catalogue (names, kinds, items)."""
     rewards_seconds: float = Field(default=60.0, ge=0)
     """Each campaign's reward list, read by every balance view."""
-
-
-class ClientToolboxSettings(BaseModel):
-    url: AnyHttpUrl = AnyHttpUrl("https://api.clienttoolbox.com/api.php")
-    account_id: str = ""
-    user_id: str = ""
-    user_password: SecretStr | None = None
-    user_api_key: SecretStr | None = None
-    key_in_header: bool = False
-    """Send the API key as the ``api_access_key`` header instead of in the body."""
-    output: Literal["json", "xml"] = "json"
-
-
-class AltcraftMatching(StrEnum):
-    EMAIL = "email"
-    PHONE = "phone"
-    PROFILE_ID = "profile_id"
-    CUSTOM = "custom"
-
-
-class AltcraftSettings(BaseModel):
-    url: AnyHttpUrl = AnyHttpUrl("https://example.com/api/v1.1/")
-    token: SecretStr | None = None
-    loyalty_program_id: int | None = None
-    profiles_db_id: int | None = None
-    matching: AltcraftMatching = AltcraftMatching.PHONE
-    card_field: str = "card_number"
-    """Profile field that holds the card number the bot issues."""
-    redeem_path: str = "redeeme_points"
-    points_currency_eid: str = ""
-    body_format: Literal["json", "xml"] = "json"
 
 
 class SmtpSettings(BaseModel):
@@ -211,7 +169,7 @@ class WebhookSettings(BaseModel):
         return value
 
 
-class Settings(BaseSettings):
+class Settings(PlatformFields, BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -219,8 +177,9 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    platform: Platform = Platform.SANDBOX
-    sandbox_platform: Literal["clienttoolbox", "altcraft"] = "clienttoolbox"
+    platform: str = SANDBOX
+    """``sandbox`` or one of the registry's platforms (``bot/loyalty/registry.py``)."""
+    sandbox_platform: str = names()[0]
     """Which platform the embedded sandbox imitates when ``platform=sandbox``."""
 
     bot_token: SecretStr | None = None
@@ -248,8 +207,6 @@ class Settings(BaseSettings):
 
     http: HttpSettings = HttpSettings()
     cache: CacheSettings = CacheSettings()
-    clienttoolbox: ClientToolboxSettings = ClientToolboxSettings()
-    altcraft: AltcraftSettings = AltcraftSettings()
     smtp: SmtpSettings = SmtpSettings()
     kiosk: KioskSettings = KioskSettings()
     api: ApiSettings = ApiSettings()
@@ -280,6 +237,20 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("platform")
+    @classmethod
+    def _known_platform(cls, value: str) -> str:
+        if value != SANDBOX and value not in names():
+            raise ValueError(f"must be one of {', '.join((SANDBOX, *names()))}")
+        return value
+
+    @field_validator("sandbox_platform")
+    @classmethod
+    def _known_sandbox(cls, value: str) -> str:
+        if value not in names():
+            raise ValueError(f"must be one of {', '.join(names())}")
         return value
 
     @field_validator("campaign_ids", "languages", mode="before")
@@ -316,32 +287,11 @@ class Settings(BaseSettings):
     def _platform_credentials(self) -> Settings:
         if self.default_language not in self.languages:
             raise ValueError("default_language must be one of languages")
-        if self.platform is Platform.CLIENTTOOLBOX:
-            ct = self.clienttoolbox
-            missing = [
-                name
-                for name, value in (("account_id", ct.account_id), ("user_id", ct.user_id))
-                if not value
-            ]
-            if ct.user_password is None and ct.user_api_key is None:
-                missing.append("user_password or user_api_key")
+        if self.platform != SANDBOX:
+            missing = self.platform_settings(self.platform).missing()
             if missing:
-                names = ", ".join(f"clienttoolbox.{name}" for name in missing)
-                raise ValueError(f"platform=clienttoolbox needs {names}")
-        if self.platform is Platform.ALTCRAFT:
-            ac = self.altcraft
-            missing = [
-                name
-                for name, value in (
-                    ("token", ac.token),
-                    ("loyalty_program_id", ac.loyalty_program_id),
-                    ("profiles_db_id", ac.profiles_db_id),
-                )
-                if value is None
-            ]
-            if missing:
-                names = ", ".join(f"altcraft.{name}" for name in missing)
-                raise ValueError(f"platform=altcraft needs {names}")
+                listed = ", ".join(f"{self.platform}.{name}" for name in missing)
+                raise ValueError(f"platform={self.platform} needs {listed}")
         # Telegram posts to HTTPS only; a self-hosted Bot API server or the stand-in may not.
         webhook = self.webhook.url
         on_telegram = self.telegram_api_url is None and not self.uses_embedded_telegram
@@ -351,7 +301,21 @@ class Settings(BaseSettings):
 
     @property
     def uses_embedded_platform(self) -> bool:
-        return self.platform is Platform.SANDBOX
+        return self.platform == SANDBOX
+
+    @property
+    def backend_platform(self) -> str:
+        """The platform the client talks to: the configured one, or the sandbox's."""
+        return self.sandbox_platform if self.uses_embedded_platform else self.platform
+
+    def client_options(self) -> ClientOptions:
+        """What every platform client takes besides its own settings."""
+        return ClientOptions(
+            http=self.http,
+            card=self.card,
+            region=self.default_region,
+            rewards_ttl=self.cache.rewards_seconds,
+        )
 
     @property
     def uses_embedded_telegram(self) -> bool:

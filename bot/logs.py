@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import SecretStr
 
 from bot.config import Settings
+from bot.loyalty.registry import names
 
 REDACTED = "***"
 
@@ -78,14 +79,13 @@ def _redis_url_secrets(url: str) -> list[str]:
 def secret_values(settings: Settings) -> list[str]:
     candidates: list[SecretStr | None] = [
         settings.bot_token,
-        settings.clienttoolbox.user_password,
-        settings.clienttoolbox.user_api_key,
-        settings.altcraft.token,
         settings.smtp.password,
         settings.links_secret,
         settings.kiosk.staff_pin,
         settings.webhook.secret,
     ]
+    for name in names():
+        candidates += settings.platform_settings(name).secrets()
     values = [secret.get_secret_value() for secret in candidates if secret is not None]
     if settings.smtp.password is not None:
         values += _smtp_login_forms(

@@ -1,37 +1,54 @@
-"""Choosing and starting the loyalty platform: a configured one, or the embedded sandbox."""
+"""Starting the loyalty platform: a configured one, or the embedded sandbox of one.
+
+Every platform is reached through ``bot.loyalty.registry``; nothing here names one.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 
-from pydantic import AnyHttpUrl, SecretStr
+import httpx
 
-from bot.config import AltcraftSettings, ClientToolboxSettings, Platform, Settings
+from bot.config import Settings
+from bot.loyalty import registry
 from bot.loyalty.base import LoyaltyBackend
 from bot.sandbox.runner import serve
 
 
-def create_backend(settings: Settings) -> LoyaltyBackend:
+def create_backend(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> LoyaltyBackend:
     """The client of the configured platform; for ``sandbox``, of the sandbox's platform.
 
     With ``platform=sandbox`` the connection settings come from ``embedded_platform``.
     """
-    platform = settings.platform
-    if platform is Platform.SANDBOX:
-        platform = Platform(settings.sandbox_platform)
-    if platform is Platform.ALTCRAFT:
-        from bot.loyalty.altcraft import AltcraftClient
+    name = settings.backend_platform
+    entry = registry.platform(name)
+    return entry.create_client(
+        settings.platform_settings(name), settings.client_options(), transport
+    )
 
-        return AltcraftClient(settings.altcraft, settings.http, card=settings.card)
-    from bot.loyalty.clienttoolbox import ClientToolboxClient
 
-    return ClientToolboxClient.from_settings(settings)
+def sandbox_module(name: str) -> ModuleType:
+    """The sandbox package of platform ``name`` (``create_app``, ``run_sandbox``,
+    ``connection``)."""
+    return importlib.import_module(registry.platform(name).sandbox)
 
 
 def sandbox_database(settings: Settings) -> Path:
     return settings.database.with_name(f"sandbox-{settings.sandbox_platform}.db")
+
+
+def describe_target(settings: Settings) -> str:
+    """The platform account rows go to, for an import's checkpoint key (no secret in it)."""
+    if settings.uses_embedded_platform:
+        return f"sandbox:{settings.sandbox_platform}:{sandbox_database(settings).resolve()}"
+    account = settings.platform_settings(settings.platform).account()
+    return f"{settings.platform}:{account}"
 
 
 @asynccontextmanager
@@ -43,30 +60,12 @@ async def embedded_platform(settings: Settings) -> AsyncIterator[Settings]:
     """
     db_path = sandbox_database(settings)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    if settings.sandbox_platform == "altcraft":
-        from bot.sandbox.altcraft import create_app as create_altcraft
-        from bot.sandbox.altcraft import demo as altcraft_demo
-
-        async with serve(create_altcraft(db_path)) as url:
-            altcraft = AltcraftSettings(
-                url=AnyHttpUrl(f"{url}/api/v1.1/"),
-                token=SecretStr(altcraft_demo.TOKEN),
-                loyalty_program_id=altcraft_demo.PROGRAM_ID,
-                profiles_db_id=altcraft_demo.DB_ID,
-            )
-            yield settings.model_copy(update={"altcraft": altcraft})
-        return
-    from bot.sandbox.clienttoolbox import create_app as create_clienttoolbox
-    from bot.sandbox.clienttoolbox import demo as clienttoolbox_demo
-
-    async with serve(create_clienttoolbox(db_path)) as url:
-        clienttoolbox = ClientToolboxSettings(
-            url=AnyHttpUrl(f"{url}/api.php"),
-            account_id=clienttoolbox_demo.ACCOUNT_ID,
-            user_id=clienttoolbox_demo.USER_ID,
-            user_api_key=SecretStr(clienttoolbox_demo.API_KEY),
-        )
-        yield settings.model_copy(update={"clienttoolbox": clienttoolbox})
+    name = settings.sandbox_platform
+    entry = registry.platform(name)
+    sandbox = sandbox_module(name)
+    async with serve(sandbox.create_app(db_path)) as url:
+        connection = entry.settings_model.model_validate(sandbox.connection(url))
+        yield settings.model_copy(update={name: connection})
 
 
 @asynccontextmanager

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import AnyHttpUrl, SecretStr
 
-from bot.config import ClientToolboxSettings, HttpSettings
+from bot.config import HttpSettings
 from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
 from bot.sandbox.clienttoolbox import create_app
 from bot.sandbox.clienttoolbox import demo as ct_demo
 from bot.sandbox.runner import serve

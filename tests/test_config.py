@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Platform, load_settings
+from bot.config import ConfigError, load_settings
 from bot.logs import SecretRedactor, secret_values
 
 SECRET = "s3cr3t-VALUE-that-must-not-leak"
@@ -22,7 +22,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults_need_no_configuration() -> None:
     settings = load_settings()
-    assert settings.platform is Platform.SANDBOX
+    assert settings.platform == "sandbox"
     assert settings.uses_embedded_platform
     assert settings.uses_embedded_telegram
     assert settings.card.length == 12
@@ -71,7 +71,7 @@ def test_env_file_is_read(tmp_path: Path) -> None:
         "CAMPAIGN_IDS=111, 222\nCARD__LENGTH=10\nCARD__PREFIX=42\n"
     )
     settings = load_settings()
-    assert settings.platform is Platform.CLIENTTOOLBOX
+    assert settings.platform == "clienttoolbox"
     assert settings.campaign_ids == ["111", "222"]
     assert settings.card.length == 10 and settings.card.prefix == "42"
     assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())

@@ -8,56 +8,13 @@ run already settled.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bot.importing.validation import ImportRow, RowProblem
-from bot.loyalty.altcraft.wire import MAX_BATCH_ROWS, MAX_BODY_BYTES
-from bot.loyalty.models import MemberImportRow
+from bot.loyalty.platform import ChunkLimits
 
-CLIENTTOOLBOX_DEFAULT_ROWS = 500
-"""Rows per chunk for calls that have no batch form (Altcraft transactions go row by row)."""
-"""Rows per Client Toolbox batch request when ``--chunk-size`` is not given: the API documents
-no limit; 500 keeps one request's work (and one lost request on a failure) small while the
-per-request overhead stays negligible (see ``bench/import_throughput.py``)."""
-DEFAULT_ROWS = 500
-"""Rows per chunk for calls that have no batch form (Altcraft transactions go row by row)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkLimits:
-    rows: int
-    """Rows per request."""
-    max_rows: int | None = None
-    """The platform's ceiling on rows per request; ``None``: none documented."""
-    bytes: int | None = None
-    """Upper bound of a request body, estimated per row with ``row_size``; ``None``: no limit."""
-
-    def sized(self, rows: int | None) -> ChunkLimits:
-        """These limits with ``rows`` per request (``None``: the default), within the ceiling."""
-        if rows is None:
-            return self
-        ceiling = self.max_rows if self.max_rows is not None else rows
-        return ChunkLimits(max(1, min(rows, ceiling)), self.max_rows, self.bytes)
-
-
-CLIENTTOOLBOX_LIMITS = ChunkLimits(rows=CLIENTTOOLBOX_DEFAULT_ROWS)
-# A margin under 10 MB for the envelope (token, program id, matching) and the size estimate.
-ALTCRAFT_LIMITS = ChunkLimits(
-    rows=MAX_BATCH_ROWS, max_rows=MAX_BATCH_ROWS, bytes=MAX_BODY_BYTES * 95 // 100
-)
-
-
-def altcraft_member_size(row: ImportRow) -> int:
-    """Bytes a member takes in a ``register_member_batch`` body, on the generous side (XML)."""
-    if not isinstance(row, MemberImportRow):
-        return 256
-    values = [row.code, row.card_number, row.phone, row.email]
-    item = {"field_name": "card_number", "field_value": max(values, key=len)}
-    # XML repeats every tag name; JSON escapes non-ASCII as up to 12 bytes: count both worst.
-    return 2 * len(json.dumps(item)) + 64
-
+__all__ = ["Chunk", "ChunkLimits", "Entry", "make_chunks"]
 
 Entry = ImportRow | RowProblem
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from bot.config import Platform, Settings
-from bot.platforms import connected_backend
+from bot.config import Settings
+from bot.loyalty.registry import PLATFORMS, platform
+from bot.platforms import connected_backend, describe_target
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -107,8 +108,11 @@ def add_import_parser(commands: Any) -> None:
     parser.add_argument(
         "--chunk-size",
         type=_at_least_one,
-        help="rows per request (default: 500 for Client Toolbox; Altcraft 10,000 and 10 MB, "
-        "its maximum)",
+        help="rows per request (default: "
+        + "; ".join(
+            f"{entry.display_name} {entry.imports.member_limits.rows:,}" for entry in PLATFORMS
+        )
+        + "; never above a platform's maximum)",
     )
     parser.add_argument(
         "--concurrency",
@@ -160,19 +164,6 @@ def _split(text: str | None) -> list[str]:
 
 def default_report_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.report.csv")
-
-
-def describe_target(settings: Settings) -> str:
-    """The platform account rows go to, for the checkpoint key (no secret in it)."""
-    from bot.platforms import sandbox_database
-
-    if settings.platform is Platform.SANDBOX:
-        return f"sandbox:{settings.sandbox_platform}:{sandbox_database(settings).resolve()}"
-    if settings.platform is Platform.ALTCRAFT:
-        altcraft = settings.altcraft
-        return f"altcraft:{altcraft.url}:{altcraft.loyalty_program_id}"
-    ct = settings.clienttoolbox
-    return f"clienttoolbox:{ct.url}:{ct.account_id}"
 
 
 @dataclass(frozen=True)
@@ -366,7 +357,9 @@ async def _sender_for(
             )
         return BackendTransactions(backend), campaigns, requested[0] if requested else ""
     campaign_ids = requested or list(settings.campaign_ids)
-    if args.dry_run and not requested and backend.platform != "altcraft":
+    entry = platform(backend.platform)
+    traits = entry.imports
+    if args.dry_run and not requested and not traits.member_preview:
         return None, None, ""
     known = [campaign.id for campaign in await backend.campaigns()]
     unknown = [campaign_id for campaign_id in campaign_ids if campaign_id not in known]
@@ -374,16 +367,17 @@ async def _sender_for(
         raise UsageProblem(
             f"no campaign {', '.join(unknown)}; the campaigns are {', '.join(known)}"
         )
-    if backend.platform == "altcraft":
-        if args.on_duplicate != "ignore":
-            notes.append(
-                "--on-duplicate has no effect on Altcraft: members already in are reported"
-            )
-        if args.generate_cards:
-            notes.append(
-                "--generate-cards has no effect on Altcraft: rows without a card number get none"
-            )
-    else:
+    if args.on_duplicate != "ignore" and not traits.member_updates:
+        notes.append(
+            f"--on-duplicate has no effect on {entry.display_name}: members already in are "
+            "reported"
+        )
+    if args.generate_cards and not traits.generates_cards:
+        notes.append(
+            f"--generate-cards has no effect on {entry.display_name}: rows without a card "
+            "number get none"
+        )
+    if traits.all_campaigns_by_default:
         campaign_ids = campaign_ids or known
     sender = BackendMembers(
         backend,
@@ -407,12 +401,14 @@ def reconciler_for(
         TransactionCount,
         TransactionEids,
     )
+    from bot.loyalty.platform import TransactionLookup
 
+    traits = platform(backend.platform).imports
     if kind is ImportKind.MEMBERS:
-        # Altcraft never changes a member's fields on import: a found member is left alone.
-        updates = updates and backend.platform != "altcraft"
+        # A platform that never changes a member's fields on import leaves a found one alone.
+        updates = updates and traits.member_updates
         return MemberLookup(backend, concurrency=concurrency, updates=updates)
-    if backend.platform == "altcraft":
+    if traits.transaction_lookup is TransactionLookup.EIDS:
         return TransactionEids(cast("EidLedger", backend), concurrency=concurrency)
     return TransactionCount(cast("HistoryLedger", backend), concurrency=concurrency)
 

@@ -9,13 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from bot.importing.chunking import (
-    ALTCRAFT_LIMITS,
-    CLIENTTOOLBOX_LIMITS,
-    DEFAULT_ROWS,
-    ChunkLimits,
-    altcraft_member_size,
-)
+from bot.importing.chunking import ChunkLimits
 from bot.importing.validation import ImportRow
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.models import (
@@ -24,6 +18,7 @@ from bot.loyalty.models import (
     MemberImportRow,
     TransactionImportRow,
 )
+from bot.loyalty.registry import platform
 
 
 class ChunkSender(Protocol):
@@ -65,14 +60,12 @@ class BackendMembers:
         self._campaign_ids = tuple(campaign_ids)
         self._on_duplicate = on_duplicate
         self._generate_cards = generate_cards
-        altcraft = backend.platform == "altcraft"
-        self.limits = ALTCRAFT_LIMITS if altcraft else CLIENTTOOLBOX_LIMITS
-        self.row_size: Callable[[ImportRow], int] | None = (
-            altcraft_member_size if altcraft else None
-        )
-        self.several_requests = altcraft
-        """Altcraft: profiles are created before the registration batch, so a failure may
-        follow requests that changed the platform."""
+        traits = platform(backend.platform).imports
+        self.limits = traits.member_limits
+        self.row_size: Callable[[ImportRow], int] | None = traits.member_size
+        self.several_requests = traits.members_several_requests
+        """A chunk takes several requests (Altcraft creates profiles before the registration
+        batch), so a failure may follow requests that changed the platform."""
 
     async def preview(self, rows: Sequence[ImportRow]) -> list[str]:
         """Dry run: what the platform would do beyond what the file shows, per row."""
@@ -97,9 +90,7 @@ class BackendTransactions:
 
     def __init__(self, backend: LoyaltyBackend) -> None:
         self._backend = backend
-        self.limits = (
-            ChunkLimits(DEFAULT_ROWS) if backend.platform == "altcraft" else CLIENTTOOLBOX_LIMITS
-        )
+        self.limits = platform(backend.platform).imports.transaction_limits
         self.row_size: Callable[[ImportRow], int] | None = None
         self.several_requests = True
         """Client Toolbox sends one request per campaign kind; Altcraft one per row."""

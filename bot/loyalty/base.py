@@ -30,7 +30,7 @@ from bot.loyalty.models import (
 @runtime_checkable
 class LoyaltyBackend(Protocol):
     platform: str
-    """``clienttoolbox`` or ``altcraft``."""
+    """The platform's name in ``bot.loyalty.registry``."""
 
     async def find_member_by_phone(self, phone: str) -> Member | None:
         """Find the member with this E.164 phone number."""

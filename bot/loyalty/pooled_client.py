@@ -9,8 +9,8 @@ from typing import Self
 
 import httpx
 
-from bot.config import HttpSettings
 from bot.loyalty.aiohttp_transport import AiohttpTransport
+from bot.loyalty.options import HttpSettings
 
 
 class PooledPlatformClient:

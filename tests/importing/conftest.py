@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from pydantic import AnyHttpUrl, SecretStr
 
-from bot.config import AltcraftSettings, ClientToolboxSettings, HttpSettings
+from bot.config import HttpSettings
 from bot.importing.csv_source import CsvSource, sniff
 from bot.importing.mapping import ImportKind, guess_mapping
 from bot.importing.reconcile import Reconciler
@@ -17,7 +17,9 @@ from bot.importing.report import ImportSummary
 from bot.importing.runner import ChunkOutcome, Importer, ImportPlan
 from bot.importing.sending import ChunkSender
 from bot.loyalty.altcraft import AltcraftClient
+from bot.loyalty.altcraft.settings import AltcraftSettings
 from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
 from bot.loyalty.models import CampaignKind
 from bot.sandbox.altcraft import create_app as create_altcraft
 from bot.sandbox.altcraft import demo as altcraft_demo

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from bot.importing.chunking import (
-    ALTCRAFT_LIMITS,
-    CLIENTTOOLBOX_LIMITS,
-    ChunkLimits,
-    Entry,
-    altcraft_member_size,
-    make_chunks,
-)
+from bot.importing.chunking import ChunkLimits, Entry, make_chunks
 from bot.importing.validation import RowProblem
 from bot.loyalty.models import MemberImportRow
+from bot.loyalty.registry import platform
+
+ALTCRAFT = platform("altcraft").imports
+ALTCRAFT_LIMITS = ALTCRAFT.member_limits
+CLIENTTOOLBOX_LIMITS = platform("clienttoolbox").imports.member_limits
+
+
+def altcraft_member_size(row: MemberImportRow) -> int:
+    assert ALTCRAFT.member_size is not None
+    return ALTCRAFT.member_size(row)
 
 
 def member(index: int, email: str = "") -> MemberImportRow:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bot.config import Platform, Settings
+from bot.config import Settings
 from bot.importing.cli import (
     EXIT_OK,
     EXIT_ROW_PROBLEMS,
@@ -38,7 +38,7 @@ MEMBERS = (
 def settings_for(url: str, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,
-        platform=Platform.CLIENTTOOLBOX,
+        platform="clienttoolbox",
         clienttoolbox=clienttoolbox_settings(url),
         database=tmp_path / "bot" / "loyalty-bot.db",
     )
@@ -209,7 +209,7 @@ async def test_members_into_altcraft_through_the_command(
 ) -> None:
     settings = Settings(
         _env_file=None,
-        platform=Platform.ALTCRAFT,
+        platform="altcraft",
         altcraft=altcraft_settings(altcraft_url),
         database=tmp_path / "bot" / "loyalty-bot.db",
     )

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from pydantic import AnyHttpUrl, SecretStr
 
-from bot.config import AltcraftMatching, AltcraftSettings, HttpSettings
+from bot.config import HttpSettings
 from bot.loyalty.altcraft.client import CODE_FIELD, AltcraftClient
+from bot.loyalty.altcraft.settings import AltcraftMatching, AltcraftSettings
 from bot.loyalty.altcraft.wire import BatchMember, BatchTooLarge, ProfileRef
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import (

@@ -12,9 +12,10 @@ import httpx
 import pytest
 from pydantic import AnyHttpUrl, SecretStr
 
-from bot.config import ClientToolboxSettings, HttpSettings, Settings
+from bot.config import HttpSettings, Settings
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.clienttoolbox import ClientToolboxClient
+from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
 from bot.loyalty.clienttoolbox.wire import BatchValueError, CustomerFields, TransactionLine
 from bot.loyalty.errors import (
     AlreadyExists,
@@ -42,6 +43,7 @@ from bot.loyalty.models import (
     Redemption,
     TransactionImportRow,
 )
+from bot.platforms import create_backend
 from bot.sandbox.clienttoolbox import create_app, demo
 from bot.sandbox.runner import serve
 
@@ -740,11 +742,17 @@ async def test_credential_styles(sandbox_url: str) -> None:
             assert demo.API_KEY in body
 
 
-async def test_from_settings(sandbox_url: str) -> None:
+async def test_built_from_settings_through_the_registry(sandbox_url: str) -> None:
     settings = Settings(
-        clienttoolbox=ct_settings(sandbox_url), card=CARD, default_region="US", _env_file=None
+        platform="clienttoolbox",
+        clienttoolbox=ct_settings(sandbox_url),
+        card=CARD,
+        default_region="US",
+        _env_file=None,
     )
-    async with ClientToolboxClient.from_settings(settings) as built:
+    built = create_backend(settings)
+    assert isinstance(built, ClientToolboxClient)
+    async with built:
         member = await built.enroll(NewMember(code="from-settings"))
         assert member.card_number.startswith(CARD.prefix)
 

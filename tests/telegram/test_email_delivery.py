@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.config import Platform, Settings, SmtpSettings
+from bot.config import Settings, SmtpSettings
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from tests.conftest import ct_settings
 from tests.telegram.conftest import MovableClock, start_bot, stop_bot
@@ -65,7 +65,7 @@ async def mailbox() -> AsyncIterator[tuple[Mailbox, int]]:
 def production_settings(sandbox_url: str, smtp: SmtpSettings | None = None) -> Settings:
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
-        platform=Platform.CLIENTTOOLBOX,
+        platform="clienttoolbox",
         clienttoolbox=ct_settings(sandbox_url),
         bot_token=SecretStr("123456:TEST"),
         smtp=smtp or SmtpSettings(),

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.config import AltcraftMatching, AltcraftSettings, HttpSettings
+from bot.loyalty.altcraft.settings import AltcraftMatching, AltcraftSettings
 from bot.loyalty.altcraft.wire import (
     CONTENT_TYPES,
     MAX_BATCH_ROWS,
@@ -81,6 +81,7 @@ from bot.loyalty.models import (
     Transaction,
     TransactionImportRow,
 )
+from bot.loyalty.options import HttpSettings
 from bot.loyalty.pooled_client import PooledPlatformClient
 
 __all__ = [

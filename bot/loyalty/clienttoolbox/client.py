@@ -22,7 +22,7 @@ import httpx
 import phonenumbers
 from pydantic import BaseModel
 
-from bot.config import ClientToolboxSettings, HttpSettings, Settings
+from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
 from bot.loyalty.clienttoolbox.wire import (
     BalanceStatement,
     BalanceStatementAnswer,
@@ -81,6 +81,7 @@ from bot.loyalty.models import (
     Transaction,
     TransactionImportRow,
 )
+from bot.loyalty.options import HttpSettings
 from bot.loyalty.pooled_client import PooledPlatformClient
 from bot.loyalty.ttl_cache import TtlCache
 
@@ -153,19 +154,6 @@ class ClientToolboxClient(PooledPlatformClient):
         )
         self._kinds: dict[str, CampaignKind] = {}
         super().__init__(http, transport=transport)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> ClientToolboxClient:
-        return cls(
-            settings.clienttoolbox,
-            settings.http,
-            card=settings.card,
-            region=settings.default_region,
-            rewards_ttl=settings.cache.rewards_seconds,
-            transport=transport,
-        )
 
     def __repr__(self) -> str:
         return (

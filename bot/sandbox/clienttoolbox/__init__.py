@@ -68,13 +68,25 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.sandbox.clienttoolbox import demo
 from bot.sandbox.clienttoolbox.demo import install_demo
 from bot.sandbox.clienttoolbox.ledger import Ledger
 from bot.sandbox.clienttoolbox.server import LEDGER, add_routes
 from bot.sandbox.faults import install_faults
 from bot.sandbox.runner import serve
 
-__all__ = ["LEDGER", "create_app", "run_sandbox"]
+__all__ = ["LEDGER", "connection", "create_app", "run_sandbox"]
+
+
+def connection(url: str) -> dict[str, object]:
+    """The client settings (``CLIENTTOOLBOX__*``, as plain values) of the demo account of the
+    sandbox served at ``url``."""
+    return {
+        "url": f"{url}/api.php",
+        "account_id": demo.ACCOUNT_ID,
+        "user_id": demo.USER_ID,
+        "user_api_key": demo.API_KEY,
+    }
 
 
 def create_app(db_path: str | Path = ":memory:", *, demo: bool = True) -> web.Application:

@@ -1,0 +1,54 @@
+"""Client Toolbox's registry entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bot.loyalty.base import LoyaltyBackend
+from bot.loyalty.clienttoolbox.client import ClientToolboxClient
+from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
+from bot.loyalty.options import ClientOptions
+from bot.loyalty.platform import ChunkLimits, ImportTraits, PlatformEntry, TransactionLookup
+
+DEFAULT_ROWS = 500
+"""Rows per batch request when ``--chunk-size`` is not given: the API documents no limit; 500
+keeps one request's work (and one lost request on a failure) small while the per-request
+overhead stays negligible (see ``bench/import_throughput.py``)."""
+LIMITS = ChunkLimits(rows=DEFAULT_ROWS)
+
+
+def create_client(
+    settings: Any, options: ClientOptions, transport: httpx.AsyncBaseTransport | None
+) -> LoyaltyBackend:
+    if not isinstance(settings, ClientToolboxSettings):
+        raise TypeError("Client Toolbox needs ClientToolboxSettings")
+    return ClientToolboxClient(
+        settings,
+        options.http,
+        card=options.card,
+        region=options.region,
+        rewards_ttl=options.rewards_ttl,
+        transport=transport,
+    )
+
+
+ENTRY = PlatformEntry(
+    name="clienttoolbox",
+    display_name="Client Toolbox (Sticky Street)",
+    settings_model=ClientToolboxSettings,
+    create_client=create_client,
+    sandbox="bot.sandbox.clienttoolbox",
+    imports=ImportTraits(
+        member_limits=LIMITS,
+        member_size=None,
+        members_several_requests=False,
+        transaction_limits=LIMITS,
+        transaction_lookup=TransactionLookup.HISTORY,
+        member_updates=True,
+        generates_cards=True,
+        all_campaigns_by_default=True,
+        member_preview=False,
+    ),
+)
