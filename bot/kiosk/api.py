@@ -37,7 +37,8 @@ from bot.services.kiosk import (
     VisitEnded,
 )
 from bot.services.kiosk_pairing import KioskPairing
-from bot.services.rate_limits import RateLimited, SlidingWindowLimit
+from bot.services.kiosk_state import KioskState, KioskStateUnavailable, WindowLimit
+from bot.services.rate_limits import RateLimited
 from bot.services.staff_pin import NoStaffMode, StaffLocked, StaffUnlocked, WrongPin
 from bot.storage.kiosks import Kiosk
 
@@ -59,7 +60,13 @@ class KioskContext:
     default_language: str
     program_name: str
     idle_seconds: int
-    pairing_attempts: SlidingWindowLimit
+    pairing_attempts: WindowLimit
+    state: KioskState | None = None
+    """Where visits, sessions and limits live; closed by ``aclose``."""
+
+    async def aclose(self) -> None:
+        if self.state is not None:
+            await self.state.aclose()
 
 
 CONTEXT = web.AppKey("kiosk_context", KioskContext)
@@ -165,6 +172,11 @@ async def kiosk_guard(
         response = _json(
             {"error": "unavailable", "message": wording(request).error("unavailable")}, 503
         )
+    except KioskStateUnavailable as exc:
+        log.warning("Kiosk: its shared state is unreachable: %s", exc)
+        response = _json(
+            {"error": "unavailable", "message": wording(request).error("unavailable")}, 503
+        )
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"
@@ -199,7 +211,7 @@ async def words(request: web.Request) -> web.Response:
 
 async def pair(request: web.Request) -> web.Response:
     context = _context(request)
-    context.pairing_attempts.take(request.remote or "?")
+    await context.pairing_attempts.take(request.remote or "?")
     body = await _body(request)
     paired = await context.pairing.pair(_text(body, "code"))
     if paired is None:
@@ -246,7 +258,7 @@ async def refresh(request: web.Request) -> web.Response:
 
 async def idle(request: web.Request) -> web.Response:
     body = await _body(request)
-    _context(request).desk.end_visit(_kiosk(request), _text(body, "visit", required=False))
+    await _context(request).desk.end_visit(_kiosk(request), _text(body, "visit", required=False))
     return web.Response(status=204)
 
 
@@ -296,7 +308,7 @@ async def staff_unlock(request: web.Request) -> web.Response:
 
 
 async def staff_lock(request: web.Request) -> web.Response:
-    _context(request).desk.staff.lock(_kiosk(request))
+    await _context(request).desk.staff.lock(_kiosk(request))
     return web.Response(status=204)
 
 

@@ -19,7 +19,7 @@ from bot.loyalty.base import LoyaltyBackend
 from bot.services.catalog import CampaignCatalog
 from bot.services.kiosk import KioskDesk, KioskLimits
 from bot.services.kiosk_pairing import KioskPairing
-from bot.services.rate_limits import SlidingWindowLimit
+from bot.services.kiosk_state import KioskState, MemoryKioskState
 from bot.services.signup_links import SignupLinks
 from bot.services.staff_pin import StaffAccess
 from bot.storage.database import Database
@@ -40,10 +40,16 @@ def build_kiosk(
     links: SignupLinks | None = None,
     i18n: I18n | None = None,
     clock: Callable[[], dt.datetime] = utc_now,
+    state: KioskState | None = None,
 ) -> KioskContext:
-    """Everything the kiosk pages need, from the settings."""
+    """Everything the kiosk pages need, from the settings. Visits, staff sessions, limits and
+    PIN tries live in ``state``: by default Redis when ``REDIS_URL`` is set (every replica
+    sees them), else this process (PIN tries in the database). ``KioskContext.aclose``
+    closes it."""
     config = settings.kiosk
     kiosks = Kiosks(database, clock=clock)
+    if state is None:
+        state = kiosk_state(settings, clock)
     staff = StaffAccess(
         kiosks,
         default_pin=None if config.staff_pin is None else config.staff_pin.get_secret_value(),
@@ -51,6 +57,8 @@ def build_kiosk(
         lockout=dt.timedelta(minutes=config.pin_lockout_minutes),
         session_ttl=dt.timedelta(seconds=config.staff_session_seconds),
         clock=clock,
+        attempts=state.pin_attempts,
+        sessions=state.staff_sessions,
     )
     desk = KioskDesk(
         backend,
@@ -71,6 +79,7 @@ def build_kiosk(
         links=links,
         clock=clock,
         notices=PendingNotices(database, clock=clock),
+        state=state,
     )
     if i18n is None:
         from bot.telegram.i18n import create_i18n
@@ -86,10 +95,20 @@ def build_kiosk(
         default_language=settings.default_language,
         program_name=settings.program_name,
         idle_seconds=config.idle_seconds,
-        pairing_attempts=SlidingWindowLimit(
-            PAIRING_ATTEMPTS_PER_MINUTE, dt.timedelta(minutes=1), clock=clock
+        pairing_attempts=state.window_limit(
+            "pairing", PAIRING_ATTEMPTS_PER_MINUTE, dt.timedelta(minutes=1)
         ),
+        state=state,
     )
+
+
+def kiosk_state(settings: Settings, clock: Callable[[], dt.datetime] = utc_now) -> KioskState:
+    """Redis when ``REDIS_URL`` is set (replicas share the kiosks), else this process."""
+    if settings.redis_url is None:
+        return MemoryKioskState(clock)
+    from bot.storage.kiosk_state_redis import RedisKioskState
+
+    return RedisKioskState.from_url(settings.redis_url.get_secret_value(), clock=clock)
 
 
 async def _page(request: web.Request) -> web.FileResponse:

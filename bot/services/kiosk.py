@@ -37,8 +37,9 @@ from bot.services.balances import BalanceLine, balance_line, balance_lines, memb
 from bot.services.catalog import CampaignCatalog
 from bot.services.contacts import ContactError, normalize_email, normalize_phone
 from bot.services.enrollment import JoinRequest, find_or_enroll, new_member_code
+from bot.services.kiosk_state import KioskState, MemoryKioskState, Visit
 from bot.services.masking import masked_contact
-from bot.services.rate_limits import RateLimited, SlidingWindowLimit
+from bot.services.rate_limits import RateLimited
 from bot.services.signup_links import SignupLinks
 from bot.services.staff_pin import PinOutcome, StaffAccess, StaffLocked, StaffUnlocked, WrongPin
 from bot.storage.kiosk_notices import PendingNotices
@@ -92,15 +93,6 @@ class KioskLimits:
     lookup_window: dt.timedelta
     unknown_cards: int
     unknown_card_window: dt.timedelta
-
-
-@dataclass
-class Visit:
-    """A member on screen at one kiosk, known to the server only."""
-
-    kiosk_id: int
-    member: Member
-    expires_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -165,7 +157,10 @@ class KioskDesk:
         clock: Callable[[], dt.datetime],
         code_factory: Callable[[], str] = new_member_code,
         notices: PendingNotices | None = None,
+        state: KioskState | None = None,
     ) -> None:
+        """``state``: where visits and the limits' windows live (this process by default;
+        Redis when replicas share the kiosks)."""
         self._backend = backend
         self._notices = notices
         self._kiosks = kiosks
@@ -177,11 +172,12 @@ class KioskDesk:
         self._campaign_ids = tuple(campaign_ids)
         self._clock = clock
         self._code_factory = code_factory
-        self._lookups = SlidingWindowLimit(limits.lookups, limits.lookup_window, clock=clock)
-        self._unknown = SlidingWindowLimit(
-            limits.unknown_cards, limits.unknown_card_window, clock=clock
+        state = MemoryKioskState(clock) if state is None else state
+        self._lookups = state.window_limit("lookups", limits.lookups, limits.lookup_window)
+        self._unknown = state.window_limit(
+            "unknown-cards", limits.unknown_cards, limits.unknown_card_window
         )
-        self._visits: dict[str, Visit] = {}
+        self._visits = state.visits
         self._notifier: BalanceNotifier | None = None
 
     def now(self) -> dt.datetime:
@@ -198,20 +194,20 @@ class KioskDesk:
         """Signup links arrive once the bot knows its username (after ``getMe``)."""
         self._links = links
 
-    def _limit(self, kiosk: Kiosk) -> None:
-        self._lookups.take(kiosk.id)
+    async def _limit(self, kiosk: Kiosk) -> None:
+        await self._lookups.take(str(kiosk.id))
 
-    def _miss(self, kiosk: Kiosk, refusal: type[RateLimited] = UnknownCardsLimited) -> None:
+    async def _miss(self, kiosk: Kiosk, refusal: type[RateLimited] = UnknownCardsLimited) -> None:
         """Count an unknown card (or a member's contact); over the limit, ``refusal`` with the
         real wait."""
         try:
-            self._unknown.take(kiosk.id)
+            await self._unknown.take(str(kiosk.id))
         except RateLimited as exc:
             raise refusal(exc.retry_after) from None
 
     async def look_up(self, kiosk: Kiosk, scanned: str) -> MemberScreen:
         """The member holding the scanned card; raises ``CardNotFound`` or ``RateLimited``."""
-        self._limit(kiosk)
+        await self._limit(kiosk)
         card_number = card_text(scanned)
         found = (
             None
@@ -220,12 +216,11 @@ class KioskDesk:
         )
         if found is None:
             log.info("Kiosk %s: a card that is not a member's was scanned", kiosk.id)
-            self._miss(kiosk)
+            await self._miss(kiosk)
             raise CardNotFound
-        self._forget_expired_visits()
         member, balances = found
         token = secrets.token_urlsafe(18)
-        self._visits[token] = Visit(kiosk.id, member, self._clock() + self._visit_ttl)
+        await self._visits.put(token, Visit(kiosk.id, member, self._clock() + self._visit_ttl))
         return await self._screen(token, member, balance_lines(balances))
 
     async def _screen(
@@ -247,29 +242,21 @@ class KioskDesk:
             campaigns=campaigns,
         )
 
-    def _visit(self, kiosk: Kiosk, token: str) -> Visit:
-        visit = self._visits.get(token)
-        if visit is None or visit.kiosk_id != kiosk.id or visit.expires_at <= self._clock():
-            self._visits.pop(token, None)
+    async def _visit(self, kiosk: Kiosk, token: str) -> Visit:
+        visit = await self._visits.touch(token, kiosk.id, self._visit_ttl)
+        if visit is None:
             raise VisitEnded
-        visit.expires_at = self._clock() + self._visit_ttl
         return visit
 
     async def refresh(self, kiosk: Kiosk, token: str) -> MemberScreen:
-        visit = self._visit(kiosk, token)
+        visit = await self._visit(kiosk, token)
         return await self._screen(token, visit.member)
 
-    def end_visit(self, kiosk: Kiosk, token: str | None) -> None:
+    async def end_visit(self, kiosk: Kiosk, token: str | None) -> None:
         """Back to idle: the visit and the kiosk's staff session end."""
-        visit = self._visits.get(token or "")
-        if visit is not None and visit.kiosk_id == kiosk.id:
-            del self._visits[token or ""]
-        self.staff.lock(kiosk)
-
-    def _forget_expired_visits(self) -> None:
-        now = self._clock()
-        for token in [t for t, visit in self._visits.items() if visit.expires_at <= now]:
-            del self._visits[token]
+        if token:
+            await self._visits.delete(token, kiosk.id)
+        await self.staff.lock(kiosk)
 
     async def store_url(self, kiosk: Kiosk) -> str | None:
         """The store's signup link for the idle screen, if signup links are available."""
@@ -289,7 +276,7 @@ class KioskDesk:
 
         A retry after a platform failure carries on with the member code of the first try.
         """
-        self._limit(kiosk)
+        await self._limit(kiosk)
         request = parse_contact(contact, self._region)
         key = request.phone or request.email.casefold()
         await self._kiosks.forget_joins_before(self._clock() - JOIN_MEMORY)
@@ -307,7 +294,7 @@ class KioskDesk:
         if not created:
             # Telling whose contact it is would let anyone probe contacts: count it as a miss.
             # Over the limit a walk-in hears "too many tries", not a word about cards.
-            self._miss(kiosk, RateLimited)
+            await self._miss(kiosk, RateLimited)
             return AlreadyMember()
         claim_url = None
         if self._links is not None and self._links.bot_username:
@@ -318,10 +305,10 @@ class KioskDesk:
             card_number=member.card_number, first_name=member.first_name, claim_url=claim_url
         )
 
-    def _staff_visit(self, kiosk: Kiosk, staff_token: str | None, visit_token: str) -> Visit:
-        if not self.staff.session_open(kiosk, staff_token):
+    async def _staff_visit(self, kiosk: Kiosk, staff_token: str | None, visit_token: str) -> Visit:
+        if not await self.staff.session_open(kiosk, staff_token):
             raise StaffOnly
-        return self._visit(kiosk, visit_token)
+        return await self._visit(kiosk, visit_token)
 
     async def _campaign(self, visit: Visit, campaign_id: str) -> Campaign:
         campaign = (await self._catalog.by_id()).get(campaign_id)
@@ -343,7 +330,7 @@ class KioskDesk:
         quantity: int = 1,
     ) -> StaffReceipt:
         """Record a purchase (points, gift card: an amount; buy-X: an item) or a visit."""
-        visit = self._staff_visit(kiosk, staff_token, visit_token)
+        visit = await self._staff_visit(kiosk, staff_token, visit_token)
         campaign = await self._campaign(visit, campaign_id)
         purchase = Purchase(campaign_id=campaign.id, description=_marker(kiosk))
         match campaign.kind:
@@ -389,7 +376,7 @@ class KioskDesk:
     ) -> StaffReceipt:
         """Redeem a reward (points, events), an amount (points, gift card, earned) or a free
         buy-X item."""
-        visit = self._staff_visit(kiosk, staff_token, visit_token)
+        visit = await self._staff_visit(kiosk, staff_token, visit_token)
         campaign = await self._campaign(visit, campaign_id)
         redemption = Redemption(campaign_id=campaign.id, description=_marker(kiosk))
         match campaign.kind:
@@ -591,6 +578,7 @@ __all__ = [
     "StaffOnly",
     "StaffReceipt",
     "UnknownCardsLimited",
+    "Visit",
     "VisitEnded",
     "WalkIn",
 ]

@@ -2,9 +2,10 @@
 
 A PIN is short, so it is stored with scrypt (salted, deliberately slow) and the lockout is
 what really protects it: after ``max_failures`` wrong PINs in a row the kiosk refuses every
-PIN, right or wrong, until the lockout ends. Failures and lockouts live in the database, so
-a restart does not reset them. A try is claimed and counted before its PIN is checked, so a
-burst of parallel guesses gets no more checks than ``max_failures`` in a row.
+PIN, right or wrong, until the lockout ends. Failures and lockouts live in the database (or
+in Redis, shared by replicas), so a restart does not reset them. A try is claimed and counted
+before its PIN is checked, so a burst of parallel guesses gets no more checks than
+``max_failures`` in a row.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
-from bot.storage.kiosks import Kiosk, Kiosks, PinAttempt
+from bot.services.kiosk_state import MemoryStaffSessions, PinAttemptCounter, StaffSessionStore
+from bot.storage.kiosks import Kiosk, Kiosks
 
 PIN_MIN_LENGTH = 4
 PIN_MAX_LENGTH = 12
@@ -83,22 +84,6 @@ class NoStaffMode:
 PinOutcome = StaffUnlocked | WrongPin | StaffLocked | NoStaffMode
 
 
-class PinAttemptCounter(Protocol):
-    """Where a kiosk's PIN tries are counted: the database (``Kiosks``) today; any store with
-    an atomic claim (Redis with a script, say) fits when kiosks run on several replicas."""
-
-    async def take_pin_attempt(
-        self, kiosk_id: int, *, max_failures: int, now: dt.datetime, lock_until: dt.datetime
-    ) -> PinAttempt:
-        """Atomically refuse a try while locked, else count it as wrong (locking at the
-        ``max_failures``-th in a row)."""
-        ...
-
-    async def clear_pin_failures(self, kiosk_id: int) -> None:
-        """A right PIN: the count starts again and any lock ends."""
-        ...
-
-
 class StaffAccess:
     def __init__(
         self,
@@ -110,6 +95,7 @@ class StaffAccess:
         session_ttl: dt.timedelta,
         clock: Callable[[], dt.datetime],
         attempts: PinAttemptCounter | None = None,
+        sessions: StaffSessionStore | None = None,
     ) -> None:
         self._kiosks = kiosks
         self._attempts: PinAttemptCounter = kiosks if attempts is None else attempts
@@ -118,7 +104,9 @@ class StaffAccess:
         self._lockout = lockout
         self._session_ttl = session_ttl
         self._clock = clock
-        self._sessions: dict[int, tuple[str, dt.datetime]] = {}
+        self._sessions: StaffSessionStore = (
+            MemoryStaffSessions(clock) if sessions is None else sessions
+        )
 
     def has_staff_mode(self, kiosk: Kiosk) -> bool:
         return kiosk.pin_hash is not None or bool(self._default_pin)
@@ -146,25 +134,24 @@ class StaffAccess:
             await self._attempts.clear_pin_failures(kiosk.id)
             token = secrets.token_urlsafe(24)
             expires_at = now + self._session_ttl
-            self._sessions[kiosk.id] = (hashlib.sha256(token.encode()).hexdigest(), expires_at)
+            await self._sessions.open(kiosk.id, _token_hash(token), expires_at)
             return StaffUnlocked(token, expires_at)
-        self._sessions.pop(kiosk.id, None)
+        await self._sessions.close(kiosk.id)
         if attempt.locked_until is not None:
             return StaffLocked(attempt.locked_until)
         return WrongPin(self._max_failures - attempt.failures)
 
-    def session_open(self, kiosk: Kiosk, token: str | None) -> bool:
+    async def session_open(self, kiosk: Kiosk, token: str | None) -> bool:
         """Whether ``token`` is the kiosk's live staff session."""
-        session = self._sessions.get(kiosk.id)
-        offered = hashlib.sha256((token or "").encode()).hexdigest()
-        if session is None:
+        if not token:
             return False
-        token_hash, expires_at = session
-        if expires_at <= self._clock():
-            self._sessions.pop(kiosk.id, None)
-            return False
-        return hmac.compare_digest(offered, token_hash) and bool(token)
+        token_hash = await self._sessions.current(kiosk.id)
+        return token_hash is not None and hmac.compare_digest(_token_hash(token), token_hash)
 
-    def lock(self, kiosk: Kiosk) -> None:
+    async def lock(self, kiosk: Kiosk) -> None:
         """End the kiosk's staff session (back to idle, or a revoked kiosk)."""
-        self._sessions.pop(kiosk.id, None)
+        await self._sessions.close(kiosk.id)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
