@@ -113,6 +113,7 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
             raise StartupError(str(exc)) from None
         stack.push_async_callback(database.close)
         kiosk = build_kiosk(settings, backend, database)
+        stack.push_async_callback(kiosk.aclose)
         mount_kiosk(web_app, create_kiosk_app(kiosk))
         from bot.api.app import build_pos, create_api_app, mount_api
 
