@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import AnyHttpUrl, SecretStr
@@ -14,6 +15,9 @@ from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
 from bot.sandbox.clienttoolbox import create_app
 from bot.sandbox.clienttoolbox import demo as ct_demo
 from bot.sandbox.runner import serve
+
+if TYPE_CHECKING:
+    from tests.postgres_server import PostgresServer
 
 
 @pytest.fixture
@@ -51,3 +55,22 @@ async def redis_url() -> AsyncIterator[str]:
 
     async with redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole test session (started on first use)."""
+    from tests.postgres_server import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's bot database lives, once per engine: a SQLite file, then a fresh
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state" / "loyalty-bot.db")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()

@@ -109,7 +109,7 @@ class OwedBonuses:
         """Bonuses in doubt, and sends that never reported back (older than ``stale_before``)."""
         rows = await self._database.fetch_all(
             "SELECT * FROM owed_bonuses WHERE (state = ? OR (state = ? AND updated_at < ?)) "
-            "AND (? IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
+            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
             (
                 BonusState.DOUBT.value,
                 BonusState.SENDING.value,

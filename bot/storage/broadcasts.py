@@ -42,7 +42,8 @@ async def broadcast_audience(
         "FROM member_links AS ml "
         "LEFT JOIN user_languages AS ul ON ul.telegram_user_id = ml.telegram_user_id "
         "LEFT JOIN notification_settings AS ns ON ns.telegram_user_id = ml.telegram_user_id "
-        "WHERE (? IS NULL OR ml.linked_at >= ?) AND (? IS NULL OR EXISTS ("
+        "WHERE (CAST(? AS BIGINT) IS NULL OR ml.linked_at >= ?) "
+        "AND (CAST(? AS TEXT) IS NULL OR EXISTS ("
         "SELECT 1 FROM link_signups AS s JOIN signup_links AS l ON l.id = s.link_id "
         "WHERE s.member_code = ml.member_code AND s.state = 'joined' AND l.source = ?)) "
         "ORDER BY ml.telegram_user_id",

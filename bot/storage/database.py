@@ -1,9 +1,16 @@
-"""The bot's SQLite database: one long-lived aiosqlite connection per process.
+"""The bot's own tables: one ``Database`` interface, two engines.
 
-Every statement runs under one ``asyncio.Lock``, so a coroutine's transaction never
+SQLite (a file path, the embedded default) keeps one long-lived aiosqlite connection per
+process. Every statement runs under one ``asyncio.Lock``, so a coroutine's transaction never
 interleaves with another coroutine's statements on the shared connection. Writes that span
 several statements use ``BEGIN IMMEDIATE``, which takes SQLite's write lock up front; with
 ``busy_timeout`` this also keeps several processes on one file from losing each other's writes.
+
+PostgreSQL (``postgresql://…``, ``bot.storage.postgres``) gives several hosts one database;
+its transactions take one advisory lock, so they run one at a time as SQLite's do and every
+repository keeps the same rules on both.
+
+Statements are written once, with ``?`` placeholders, in the SQL both engines speak.
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import aiosqlite
 
@@ -24,6 +32,21 @@ SQLValue = int | float | str | bytes | None
 Params = Sequence[SQLValue]
 
 MEMORY = ":memory:"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+Engine = Literal["sqlite", "postgresql"]
+
+
+class Row(Protocol):
+    """A result row: by column name or position (``sqlite3.Row``, ``asyncpg.Record``)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def keys(self) -> Any: ...
+
+
+def is_postgres_url(target: Path | str) -> bool:
+    return str(target).startswith(POSTGRES_SCHEMES)
 
 
 @dataclass(slots=True)
@@ -37,11 +60,102 @@ _holding: ContextVar[_Hold | None] = ContextVar("bot_storage_holding", default=N
 
 
 class SchemaError(RuntimeError):
-    """The database file's schema cannot be brought to the version this code expects."""
+    """The database's schema cannot be brought to the version this code expects."""
 
 
-class Transaction:
+class Transaction(Protocol):
     """Statements inside one open transaction; only valid inside ``Database.transaction()``."""
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Any: ...
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Any]: ...
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        ...
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement once per row of parameters, in one step."""
+        ...
+
+
+class Database:
+    """What the repositories use, whichever engine is behind it.
+
+    ``transaction()`` is one write transaction, committed when the block ends and rolled back
+    if it raises; write transactions run one at a time. Statements outside a transaction run
+    on their own (a single statement is atomic on both engines).
+    """
+
+    engine: Engine
+
+    @property
+    def path(self) -> str:
+        """Where the data is, safe to show (a PostgreSQL URL without its password)."""
+        raise NotImplementedError
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite file, or where this host would keep one (PostgreSQL), or ``None`` (in
+        memory): files of this host kept beside it (the sent journal) go only where there is
+        one."""
+        return None
+
+    @property
+    def closed(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def skip_locked(self) -> str:
+        """``FOR UPDATE SKIP LOCKED`` where the engine has it: replicas that claim due rows
+        at once each take different rows instead of queueing behind each other."""
+        return " FOR UPDATE SKIP LOCKED" if self.engine == "postgresql" else ""
+
+    def _refuse_inside_transaction(self) -> None:
+        held = _holding.get()
+        if held is not None and held.active and held.database is self:
+            raise RuntimeError(
+                "the database is already in use by this flow of work: "
+                "run the statement on the open Transaction instead of the Database"
+            )
+
+    @asynccontextmanager
+    async def _holding_transaction(self) -> AsyncIterator[None]:
+        self._refuse_inside_transaction()
+        hold = _Hold(self)
+        token = _holding.set(hold)
+        try:
+            yield
+        finally:
+            hold.active = False
+            _holding.reset(token)
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        raise NotImplementedError
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Any:
+        return next(iter(await self.fetch_all(sql, params)), None)
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Any]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement in its own transaction; returns the number of rows it changed."""
+        raise NotImplementedError
+
+    async def schema_version(self) -> int:
+        raise NotImplementedError
+
+    async def tables(self) -> dict[str, list[str]]:
+        """The bot's tables and their columns, in creation order."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class SQLiteTransaction:
+    """Statements inside one open SQLite transaction."""
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
@@ -66,7 +180,7 @@ class Transaction:
         await self._connection.executemany(sql, rows)
 
 
-class Database:
+class SQLiteDatabase(Database):
     """The shared connection. Use ``open_database`` to get one, ``close`` to end it.
 
     Writes and transactions take turns on the writing connection. Single reads outside a
@@ -74,6 +188,8 @@ class Database:
     the last commit while a transaction is open, so a user's read never queues behind other
     users' writes. (An in-memory database has one connection, so it has no reader.)
     """
+
+    engine: Engine = "sqlite"
 
     def __init__(self, connection: aiosqlite.Connection, path: str) -> None:
         self._connection = connection
@@ -87,33 +203,24 @@ class Database:
         return self._path
 
     @property
+    def file(self) -> Path | None:
+        return None if self._path == MEMORY else Path(self._path)
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
-    def _refuse_inside_transaction(self) -> None:
-        held = _holding.get()
-        if held is not None and held.active and held.database is self:
-            raise RuntimeError(
-                "the database is already in use by this flow of work: "
-                "run the statement on the open Transaction instead of the Database"
-            )
-
     @asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[Transaction]:
+    async def _exclusive(self) -> AsyncIterator[SQLiteTransaction]:
         self._refuse_inside_transaction()
         async with self._lock:
             if self._closed:
                 raise RuntimeError(f"the database {self._path} is closed")
-            hold = _Hold(self)
-            token = _holding.set(hold)
-            try:
-                yield Transaction(self._connection)
-            finally:
-                hold.active = False
-                _holding.reset(token)
+            async with self._holding_transaction():
+                yield SQLiteTransaction(self._connection)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
         async with self._exclusive() as tx:
             try:
@@ -131,9 +238,6 @@ class Database:
                 await asyncio.shield(self._connection.execute("ROLLBACK"))
                 raise
             await asyncio.shield(self._connection.execute("COMMIT"))
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        return next(iter(await self.fetch_all(sql, params)), None)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Rows of one statement; a ``SELECT`` goes to the reader, anything else (``UPDATE …
@@ -165,6 +269,19 @@ class Database:
         assert row is not None
         return int(row[0])
 
+    async def tables(self) -> dict[str, list[str]]:
+        names = await self.fetch_all(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY rowid"
+        )
+        return {
+            row["name"]: [
+                column["name"]
+                for column in await self.fetch_all(f"PRAGMA table_info({row['name']})")
+            ]
+            for row in names
+        }
+
     async def close(self) -> None:
         """Wait for the statement in progress, then close the connection. Safe to call twice."""
         held = _holding.get()
@@ -180,17 +297,30 @@ class Database:
 
 
 async def open_database(
-    path: Path | str,
+    target: Path | str,
     *,
     busy_timeout: float = 5.0,
     migrations: Sequence[Migration] = MIGRATIONS,
+    local_file: Path | None = None,
 ) -> Database:
-    """Open (creating folders and file as needed) and migrate the database at ``path``.
+    """Open and migrate the database at ``target``: a ``postgresql://`` URL, or a SQLite file
+    path (folders and file created as needed).
 
-    ``":memory:"`` gives a private in-memory database, handy in tests.
+    ``":memory:"`` gives a private in-memory SQLite database, handy in tests. ``local_file``
+    (PostgreSQL only): where this host keeps the files a SQLite install keeps beside its
+    database file (``Database.file``).
     """
     check_migrations(migrations)
-    target = str(path)
+    if is_postgres_url(target):
+        from bot.storage.postgres import open_postgres
+
+        return await open_postgres(str(target), migrations=migrations, local_file=local_file)
+    return await _open_sqlite(str(target), busy_timeout, migrations)
+
+
+async def _open_sqlite(
+    target: str, busy_timeout: float, migrations: Sequence[Migration]
+) -> SQLiteDatabase:
     if target != MEMORY:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     connection = await aiosqlite.connect(target, isolation_level=None)
@@ -202,7 +332,7 @@ async def open_database(
         # WAL makes NORMAL durable across application crashes; only power loss can drop
         # the last commits.
         await connection.execute("PRAGMA synchronous = NORMAL")
-        database = Database(connection, target)
+        database = SQLiteDatabase(connection, target)
         await _migrate(database, migrations)
         await database._open_reader(busy_timeout)
     except BaseException:
@@ -231,14 +361,11 @@ async def _enable_wal(connection: aiosqlite.Connection, busy_timeout: float) -> 
         delay = min(delay * 2, 0.2)
 
 
-async def _migrate(database: Database, migrations: Sequence[Migration]) -> None:
+async def _migrate(database: SQLiteDatabase, migrations: Sequence[Migration]) -> None:
     latest = migrations[-1].version if migrations else 0
     found = await database.schema_version()
     if found > latest:
-        raise SchemaError(
-            f"{database.path} has schema version {found}, newer than the {latest} "
-            "this version of the bot knows; upgrade the bot instead of downgrading the database"
-        )
+        raise newer_schema(database.path, found, latest)
     for migration in migrations:
         if migration.version <= found:
             continue
@@ -253,7 +380,18 @@ async def _migrate(database: Database, migrations: Sequence[Migration]) -> None:
                     await tx.execute(statement)
                 await tx.execute(f"PRAGMA user_version = {migration.version}")
         except sqlite3.Error as exc:
-            raise SchemaError(
-                f"migration {migration.version} ({migration.name}) of {database.path} failed "
-                f"and was rolled back: {exc}"
-            ) from exc
+            raise failed_migration(database.path, migration, exc) from exc
+
+
+def newer_schema(path: str, found: int, latest: int) -> SchemaError:
+    return SchemaError(
+        f"{path} has schema version {found}, newer than the {latest} "
+        "this version of the bot knows; upgrade the bot instead of downgrading the database"
+    )
+
+
+def failed_migration(path: str, migration: Migration, exc: BaseException) -> SchemaError:
+    return SchemaError(
+        f"migration {migration.version} ({migration.name}) of {path} failed "
+        f"and was rolled back: {exc}"
+    )

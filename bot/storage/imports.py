@@ -133,9 +133,10 @@ class ImportCheckpoints:
             )
             lowest = min(row[0] for row in rows)
             await tx.execute(
-                "UPDATE imports SET confirmed_records = MIN(confirmed_records, ?), "
-                "finished_at = NULL, updated_at = ? WHERE id = ?",
-                (lowest, to_text(self._clock()), import_id),
+                "UPDATE imports SET confirmed_records = CASE WHEN confirmed_records < ? "
+                "THEN confirmed_records ELSE ? END, finished_at = NULL, updated_at = ? "
+                "WHERE id = ?",
+                (lowest, lowest, to_text(self._clock()), import_id),
             )
         return sum(row[1] - row[0] for row in rows)
 

@@ -131,7 +131,7 @@ class PendingJoins:
         """
         removed = await self._database.execute(
             "DELETE FROM pending_joins WHERE telegram_user_id = ? "
-            "AND (? IS NULL OR member_code = ?)",
+            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?)",
             (telegram_user_id, member_code, member_code),
         )
         return removed > 0

@@ -234,7 +234,7 @@ class Kiosks:
     async def actions(self, kiosk_id: int | None = None, *, limit: int = 50) -> list[KioskAction]:
         """The latest actions, newest first; of one kiosk or of all."""
         rows = await self._database.fetch_all(
-            "SELECT * FROM kiosk_actions WHERE (? IS NULL OR kiosk_id = ?) "
+            "SELECT * FROM kiosk_actions WHERE (CAST(? AS BIGINT) IS NULL OR kiosk_id = ?) "
             "ORDER BY at DESC, id DESC LIMIT ?",
             (kiosk_id, kiosk_id, limit),
         )

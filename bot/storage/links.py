@@ -198,8 +198,8 @@ class LinkRepository:
         """The installation's random key of that name, made on first use (race-safe)."""
         async with self._database.transaction() as tx:
             await tx.execute(
-                "INSERT OR IGNORE INTO installation_secrets (name, value, created_at) "
-                "VALUES (?, ?, ?)",
+                "INSERT INTO installation_secrets (name, value, created_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
                 (name, secrets.token_hex(32), to_text(self._clock())),
             )
             row = await tx.fetch_one(
@@ -493,7 +493,7 @@ class LinkRepository:
         """Bonuses in doubt, and sends that never reported back (older than ``stale_before``)."""
         rows = await self._database.fetch_all(
             "SELECT * FROM signup_bonuses WHERE (state = ? OR (state = ? AND updated_at < ?)) "
-            "AND (? IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
+            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
             (
                 BonusState.DOUBT.value,
                 BonusState.SENDING.value,
@@ -664,7 +664,8 @@ async def erase_link_data(tx: Transaction, telegram_user_id: int, member_code: s
     )
     erased += await tx.execute(
         "UPDATE link_signups SET telegram_user_id = NULL, planned_member_code = NULL, "
-        "member_code = NULL WHERE telegram_user_id = ? OR (? IS NOT NULL AND member_code = ?)",
+        "member_code = NULL WHERE telegram_user_id = ? "
+        "OR (CAST(? AS TEXT) IS NOT NULL AND member_code = ?)",
         (telegram_user_id, member_code, member_code),
     )
     if member_code is not None:

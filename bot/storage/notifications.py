@@ -48,7 +48,8 @@ class NotificationSettings:
             "INSERT INTO notification_settings (telegram_user_id, balance, broadcasts, "
             "changed_at) VALUES (?, coalesce(?, 1), coalesce(?, 1), ?) "
             "ON CONFLICT (telegram_user_id) DO UPDATE SET "
-            "balance = coalesce(?, balance), broadcasts = coalesce(?, broadcasts), "
+            "balance = coalesce(?, notification_settings.balance), "
+            "broadcasts = coalesce(?, notification_settings.broadcasts), "
             "changed_at = excluded.changed_at",
             (
                 telegram_user_id,

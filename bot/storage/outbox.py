@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.storage.database import MEMORY, Database, Transaction
+from bot.storage.database import Database, Transaction
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
 KEEP_SENT = dt.timedelta(days=30)
@@ -103,7 +103,8 @@ class OutboxRepository:
     def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
         self._database = database
         self._clock = clock
-        path = None if database.path == MEMORY else Path(database.path + JOURNAL_SUFFIX)
+        file = database.file
+        path = None if file is None else Path(f"{file}{JOURNAL_SUFFIX}")
         self.journal = SentJournal(path)
 
     async def put(
@@ -155,7 +156,8 @@ class OutboxRepository:
         now = self._clock()
         async with self._database.transaction() as tx:
             expired = await tx.fetch_all(
-                "SELECT id FROM outbox WHERE state = 'sending' AND (? OR next_attempt_at <= ?)",
+                "SELECT id FROM outbox WHERE state = 'sending' "
+                "AND (? = 1 OR next_attempt_at <= ?)",
                 (int(abandoned), to_text(now)),
             )
             if expired:
@@ -212,7 +214,8 @@ class OutboxRepository:
         towards giving up."""
         await self._database.execute(
             "UPDATE outbox SET state = 'queued', next_attempt_at = ?, error = ?, "
-            "in_doubt = max(in_doubt, ?), attempts = attempts - ? WHERE id = ?",
+            "in_doubt = CASE WHEN ? = 1 THEN 1 ELSE in_doubt END, attempts = attempts - ? "
+            "WHERE id = ?",
             (to_text(at), error[:1000], int(in_doubt), int(not counted), message_id),
         )
 

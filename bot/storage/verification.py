@@ -52,9 +52,12 @@ class EmailCodes:
         """Begin a verification; replaces the user's earlier pending code and its counters."""
         started_at = self._clock()
         await self._database.execute(
-            "INSERT OR REPLACE INTO email_codes "
+            "INSERT INTO email_codes "
             "(telegram_user_id, email, code_hash, expires_at, attempts, resends, started_at) "
-            "VALUES (?, ?, ?, ?, 0, 0, ?)",
+            "VALUES (?, ?, ?, ?, 0, 0, ?) ON CONFLICT (telegram_user_id) DO UPDATE SET "
+            "email = excluded.email, code_hash = excluded.code_hash, "
+            "expires_at = excluded.expires_at, attempts = 0, resends = 0, "
+            "started_at = excluded.started_at",
             (telegram_user_id, email, code_hash, to_text(expires_at), to_text(started_at)),
         )
         return PendingEmailCode(

@@ -32,8 +32,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def database(db_path: Path) -> AsyncIterator[Database]:
-    db = await open_database(db_path)
+async def database(database_target: str, db_path: Path) -> AsyncIterator[Database]:
+    """The bot's tables, once on SQLite and once on PostgreSQL."""
+    db = await open_database(database_target, local_file=db_path)
     try:
         yield db
     finally:

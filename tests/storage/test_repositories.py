@@ -174,15 +174,9 @@ async def _remember_everything_about(
 
 async def _rows_mentioning(database: Database, user_id: int, card_number: str) -> dict[str, int]:
     """Rows of every table that name the user or their card, whatever the table."""
-    tables = await database.fetch_all(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    )
     found: dict[str, int] = {}
-    for table in tables:
-        name = table["name"]
-        columns = {
-            column["name"] for column in await database.fetch_all(f"PRAGMA table_info({name})")
-        }
+    for name, table_columns in (await database.tables()).items():
+        columns = set(table_columns)
         checks = [
             f"{column} = ?"
             for column in ("telegram_user_id", "user_id", "chat_id")
@@ -259,7 +253,7 @@ async def test_rendered_pngs_stay_in_memory_and_out_of_the_database(
     await cards.put_png(BOT, "4000", PNG)
     await cards.remember_file_id(BOT, "4000", "AgAD-1")
     assert await cards.get_png(BOT, "4000") == PNG
-    columns = {row["name"] for row in await database.fetch_all("PRAGMA table_info(card_images)")}
+    columns = set((await database.tables())["card_images"])
     assert columns == {"bot_id", "card_number", "file_id", "file_id_at"}
     # Another process (or this one after a restart) renders again.
     assert await CardImages(database).get_png(BOT, "4000") is None
@@ -374,10 +368,10 @@ async def test_due_joins_come_oldest_first_and_wait_out_their_retry_time(
 
 
 async def test_a_due_join_is_taken_by_one_of_several_replicas(
-    database: Database, db_path: Path, clock: FakeClock
+    database: Database, database_target: str, clock: FakeClock
 ) -> None:
-    # Each replica has its own connection to the shared file.
-    others = [await open_database(db_path) for _ in range(3)]
+    # Each replica has its own connection to the shared database.
+    others = [await open_database(database_target) for _ in range(3)]
     try:
         replicas = [PendingJoins(db, clock=clock) for db in (database, *others)]
         await replicas[0].put(ANNA, "M-1", "{}")
