@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from bot.loyalty.amounts import AmountError, parse_amount
@@ -24,6 +23,7 @@ from bot.loyalty.models import (
     MemberImportRow,
     TransactionImportRow,
 )
+from bot.loyalty.phones import PhoneError, normalize_phone
 
 DateOrder = Literal["dmy", "mdy"]
 ImportRow = MemberImportRow | TransactionImportRow
@@ -105,16 +105,10 @@ def parse_email(value: str) -> str:
 
 def parse_phone(value: str, region: str) -> str:
     """E.164 (``+15555550101``); numbers without a country code are read in ``region``."""
-    text = value.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
     try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        raise FieldError(f"{value!r} is not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise FieldError(f"{value!r} is not a valid phone number for {region} or abroad")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalize_phone(value, region)
+    except PhoneError:
+        raise FieldError(f"{value!r} is not a valid phone number for {region} or abroad") from None
 
 
 def parse_money(value: str) -> Decimal:

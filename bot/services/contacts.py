@@ -6,9 +6,10 @@ import datetime as dt
 import re
 from functools import cache
 
-import phonenumbers
 from babel import Locale
 from email_validator import EmailNotValidError, validate_email
+
+from bot.loyalty import phones
 
 
 class ContactError(ValueError):
@@ -41,29 +42,21 @@ MONTH_FIRST_REGIONS = frozenset({"US"})
 
 
 def normalize_phone(text: str, region: str) -> str:
-    """Return ``text`` as an E.164 number (``+15555550100``); ``region`` reads national forms."""
+    """A typed number as E.164 (``+15555550100``), or ``InvalidPhone``; the rule is
+    ``bot.loyalty.phones`` (a typed number must be valid)."""
     try:
-        number = phonenumbers.parse(text.strip(), region)
-    except phonenumbers.NumberParseException as exc:
+        return phones.normalize_phone(text, region)
+    except phones.PhoneError as exc:
         raise InvalidPhone(str(exc)) from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidPhone("not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalize_contact_phone(text: str, region: str) -> str:
-    """Normalise the number of a shared Telegram contact.
-
-    Telegram sends contact numbers internationally but without the ``+``; a national reading
-    is only a fallback for clients that send something else.
-    """
-    digits = text.strip()
-    if digits and not digits.startswith("+"):
-        try:
-            return normalize_phone(f"+{digits}", region)
-        except InvalidPhone:
-            pass
-    return normalize_phone(digits, region)
+def normalize_contact_phone(text: str, region: str, *, verified: bool) -> str:
+    """The number of a shared Telegram contact as E.164, or ``InvalidPhone``; ``verified``
+    (the contact is the sender's own) accepts any possible number (``bot.loyalty.phones``)."""
+    try:
+        return phones.normalize_contact_phone(text, region, verified=verified)
+    except phones.PhoneError as exc:
+        raise InvalidPhone(str(exc)) from None
 
 
 def normalize_email(text: str) -> str:

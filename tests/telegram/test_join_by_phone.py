@@ -122,3 +122,16 @@ async def test_a_new_member_joins_the_configured_campaigns(
     member = await ct_backend.find_member_by_phone(E164)
     assert member is not None and sorted(member.campaign_ids) == sorted(chosen)
     assert {b.campaign_id for b in await ct_backend.balances(member.code)} == set(chosen)
+
+
+async def test_a_verified_contact_joins_with_a_possible_but_invalid_number(
+    jane: TelegramUser, ct_backend: ClientToolboxClient
+) -> None:
+    # libphonenumber calls +1 555 555 0101 possible but not valid (the 555 range is fictional,
+    # and new ranges reach its metadata late); Telegram verified it is Jane's, so she joins.
+    await jane.send("/start")
+    [card] = await jane.share_contact("1 555 555 0101")
+    assert card.text.startswith("✅ You're in, Jane!")
+    member = await ct_backend.find_member_by_phone("+15555550101")
+    assert member is not None and member.first_name == "Jane"
+    assert member.phone == "+15555550101"

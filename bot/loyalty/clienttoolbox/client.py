@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import httpx
-import phonenumbers
 from pydantic import BaseModel
 
 from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
@@ -82,6 +81,7 @@ from bot.loyalty.models import (
     TransactionImportRow,
 )
 from bot.loyalty.options import HttpSettings
+from bot.loyalty.phones import phone_key
 from bot.loyalty.pooled_client import PooledPlatformClient
 from bot.loyalty.ttl_cache import TtlCache
 
@@ -728,13 +728,7 @@ class ClientToolboxClient(PooledPlatformClient):
             raise NotFound(f"no campaign {campaign_id}") from None
 
     def _phone_key(self, phone: str) -> str | None:
-        try:
-            number = phonenumbers.parse(phone, self._region)
-        except phonenumbers.NumberParseException:
-            return None
-        if not phonenumbers.is_possible_number(number):
-            return None
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return phone_key(phone, self._region)
 
     async def find_member_by_phone(self, phone: str) -> Member | None:
         phone = phone.strip()

@@ -111,7 +111,9 @@ async def contact_shared(
         await refuse_contact(message, verification)
         return
     try:
-        phone = normalize_contact_phone(contact.phone_number, settings.default_region)
+        phone = normalize_contact_phone(
+            contact.phone_number, settings.default_region, verified=True
+        )
     except InvalidPhone:
         log.info("Unreadable contact number from Telegram user %s", user.id)
         await message.answer(
