@@ -201,6 +201,12 @@ class Settings(PlatformFields, BaseSettings):
     default_language: str = "en"
 
     database: Path = Path("data/loyalty-bot.db")
+    """The SQLite file of the bot's own tables (with ``DATABASE_URL`` set: where this host keeps
+    its own small files beside it)."""
+    database_url: SecretStr | None = None
+    """``postgresql://user:password@host:5432/name`` puts the bot's tables on PostgreSQL, shared
+    by replicas on several hosts; a plain path is a SQLite file, as ``DATABASE``. Empty means
+    ``DATABASE``."""
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
@@ -231,6 +237,23 @@ class Settings(PlatformFields, BaseSettings):
                 "(digits, a colon, then letters, digits, _ and -)"
             )
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        text = value.get_secret_value().strip()
+        if "://" in text and not text.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be postgresql://user:password@host:port/name or a file path")
+        return SecretStr(text)
+
+    @property
+    def database_target(self) -> str:
+        """Where the bot's tables are: the PostgreSQL URL, or the SQLite file's path."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return str(self.database)
 
     @field_validator("redis_url")
     @classmethod
