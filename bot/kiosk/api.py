@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from aiogram.utils.i18n import I18n
 from aiohttp import web
 
 from bot.kiosk.codes import card_data_url, qr_data_url
@@ -41,6 +40,7 @@ from bot.services.kiosk_state import KioskState, KioskStateUnavailable, WindowLi
 from bot.services.rate_limits import RateLimited
 from bot.services.staff_pin import NoStaffMode, StaffLocked, StaffUnlocked, WrongPin
 from bot.storage.kiosks import Kiosk
+from bot.wording.catalogs import I18n
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ async def kiosk_guard(
 async def words(request: web.Request) -> web.Response:
     context = _context(request)
     text = wording(request)
-    from bot.telegram.i18n import language_name
+    from bot.wording.catalogs import language_name
 
     return _json(
         {

@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
-from aiogram.utils.i18n import I18n
 from aiohttp import web
 
 from bot.config import Settings
@@ -26,6 +25,7 @@ from bot.storage.database import Database
 from bot.storage.kiosk_notices import PendingNotices
 from bot.storage.kiosks import Kiosks
 from bot.storage.timestamps import utc_now
+from bot.wording.catalogs import I18n
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PREFIX = "/kiosk"
@@ -82,7 +82,7 @@ def build_kiosk(
         state=state,
     )
     if i18n is None:
-        from bot.telegram.i18n import create_i18n
+        from bot.wording.catalogs import create_i18n
 
         i18n = create_i18n(settings.default_language)
     return KioskContext(

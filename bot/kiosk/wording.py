@@ -10,14 +10,11 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from aiogram.utils.i18n import I18n
-from babel.core import UnknownLocaleError
-from babel.numbers import UnknownCurrencyError, format_currency, format_decimal
-
 from bot.loyalty.models import Campaign, CampaignKind, Money, Receipt, Reward
 from bot.services.balances import BalanceLine
 from bot.services.cards import group_card_number
-from bot.telegram.i18n import N_
+from bot.wording import units
+from bot.wording.catalogs import N_, I18n
 
 PAGE_WORDS: dict[str, str] = {
     "title": N_("Rewards kiosk"),
@@ -146,29 +143,18 @@ class Wording:
     def greeting(self, first_name: str) -> str:
         return self._("Hi, {name}!").format(name=first_name) if first_name else self._("Hi!")
 
+    # Numbers, money, points and visits: the one formatting shared with the chat.
     def number(self, value: Decimal | int) -> str:
-        return format_decimal(value, locale=self.locale)
+        return units.number(value, self.locale)
 
     def money(self, value: Money) -> str:
-        if len(value.currency) == 3 and value.currency.isalpha():
-            try:
-                return format_currency(value.amount, value.currency.upper(), locale=self.locale)
-            except (UnknownCurrencyError, UnknownLocaleError):
-                pass
-        amount = format_decimal(value.amount, format="#,##0.00", locale=self.locale)
-        return f"{value.glyph}{amount}" if value.glyph else f"{amount} {value.currency}".strip()
+        return units.money(value, self.locale)
 
     def points(self, value: Decimal) -> str:
-        count = int(value.to_integral_value())
-        return self.ngettext("{points} point", "{points} points", count).format(
-            points=self.number(value)
-        )
+        return units.points(value, self.locale, self._i18n)
 
     def visits(self, value: Decimal | int) -> str:
-        count = value if isinstance(value, int) else int(value.to_integral_value())
-        return self.ngettext("{count} visit", "{count} visits", count).format(
-            count=self.number(value)
-        )
+        return units.visits(value, self.locale, self._i18n)
 
     def _units(self, value: Decimal, kind: CampaignKind, campaign: Campaign | None) -> str:
         match kind:

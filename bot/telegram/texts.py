@@ -9,21 +9,20 @@ name never makes a send fail; card numbers are never shortened.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from decimal import Decimal
 from html import escape
 
 import phonenumbers
 from aiogram.utils.i18n import get_i18n
-from babel.core import Locale, UnknownLocaleError
+from babel.core import Locale
 from babel.dates import format_date
-from babel.numbers import UnknownCurrencyError, format_currency, format_decimal
 
 from bot.loyalty.models import CampaignKind, Member, Money, Reward
 from bot.services.balances import BalanceLine, Progress
 from bot.services.cards import group_card_number
 from bot.services.history import HistoryEntry, HistoryPage
-from bot.telegram.i18n import _, ngettext
+from bot.telegram.i18n import _
+from bot.wording import units
 
 NAME_LIMIT = 64
 LABEL_LIMIT = 200
@@ -71,46 +70,26 @@ def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
 
 def locale() -> Locale:
     """The current language as Babel's ``Locale``: parsed once per language, not per number."""
-    return _parsed_locale(get_i18n().current_locale)
+    return units.parsed_locale(get_i18n().current_locale)
 
 
-@functools.cache
-def _parsed_locale(code: str) -> Locale:
-    return Locale.parse(code)
-
-
+# Numbers, money, points and visits: the one formatting shared with the kiosk (bot.wording).
 def number(value: Decimal | int) -> str:
-    return _formatted(get_i18n().current_locale, str(value))
-
-
-@functools.lru_cache(maxsize=4096)
-def _formatted(code: str, value: str) -> str:
-    """Babel's number in this language, kept: the same few numbers (costs, goals, balances)
-    appear on every balance view, and Babel takes about 20 µs for each."""
-    return format_decimal(Decimal(value), locale=_parsed_locale(code))
+    return units.number(value, get_i18n().current_locale)
 
 
 def money(value: Money) -> str:
-    if len(value.currency) == 3 and value.currency.isalpha():
-        try:
-            return format_currency(value.amount, value.currency.upper(), locale=locale())
-        except (UnknownCurrencyError, UnknownLocaleError):
-            pass
-    amount = format_decimal(value.amount, format="#,##0.00", locale=locale())
-    return f"{value.glyph}{amount}" if value.glyph else f"{amount} {value.currency}".strip()
-
-
-def _int(value: Decimal) -> int:
-    return int(value.to_integral_value())
+    return units.money(value, get_i18n().current_locale)
 
 
 def points(value: Decimal) -> str:
-    return ngettext("{points} point", "{points} points", _int(value)).format(points=number(value))
+    i18n = get_i18n()
+    return units.points(value, i18n.current_locale, i18n)
 
 
 def visits(value: Decimal | int) -> str:
-    count = value if isinstance(value, int) else _int(value)
-    return ngettext("{count} visit", "{count} visits", count).format(count=number(value))
+    i18n = get_i18n()
+    return units.visits(value, i18n.current_locale, i18n)
 
 
 def _reward_cost(reward: Reward, kind: CampaignKind) -> str:

@@ -11,7 +11,8 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from bot.telegram.i18n import (
+from bot.telegram.keyboards import ALL_BUTTONS
+from bot.wording.catalogs import (
     DOMAIN,
     LOCALES_DIR,
     compile_catalogs,
@@ -19,7 +20,6 @@ from bot.telegram.i18n import (
     extract_messages,
     msgids,
 )
-from bot.telegram.keyboards import ALL_BUTTONS
 
 LANGUAGES = ("en", "ru", "es")
 
@@ -42,8 +42,8 @@ def test_the_template_is_not_stale() -> None:
     in_code = msgids(extract_messages())
     assert in_code, "no texts found in the code"
     in_template = msgids(template())
-    assert in_code - in_template == set(), "run: python -m bot.telegram.i18n update"
-    assert in_template - in_code == set(), "run: python -m bot.telegram.i18n update"
+    assert in_code - in_template == set(), "run: python -m bot.wording.catalogs update"
+    assert in_template - in_code == set(), "run: python -m bot.wording.catalogs update"
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
