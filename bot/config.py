@@ -225,8 +225,9 @@ class Settings(PlatformFields, BaseSettings):
     """IANA time zone of the shop (``Europe/Madrid``): when a birthday begins, which month
     an invite counts in."""
     redis_url: SecretStr | None = None
-    """``redis://[:password@]host:port/db``: conversation state and per-user ordering in Redis,
-    shared by several replicas. Empty means both stay in this process and its SQLite file."""
+    """``redis://[:password@]host:port/db``: conversation state, per-user ordering and the
+    kiosk's visits, staff sessions, limits and PIN tries in Redis, shared by several replicas.
+    Empty means they stay in this process and its database."""
 
     @field_validator("bot_token")
     @classmethod
