@@ -108,7 +108,9 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
         from bot.storage.opening import DatabaseUnusable, open_configured_database
 
         try:
-            database = await open_configured_database(settings.database)
+            database = await open_configured_database(
+                settings.database_target, local_file=settings.database
+            )
         except DatabaseUnusable as exc:
             raise StartupError(str(exc)) from None
         stack.push_async_callback(database.close)
@@ -160,7 +162,7 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
 async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, Dispatcher]:
     """Open the bot's database and build the Bot and the Dispatcher; ``stack`` closes them."""
     from bot.storage.opening import DatabaseUnusable, open_configured_database
-    from bot.storage.ownership import SessionsTaken, claim_sessions
+    from bot.storage.ownership import SessionsTaken, claim_database_sessions
     from bot.telegram.dispatcher import build_bot, build_dispatcher
     from bot.telegram.sessions import (
         SessionStoreUnreachable,
@@ -171,16 +173,18 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     db = running.database
     if db is None:
         try:
-            db = await open_configured_database(running.settings.database)
+            db = await open_configured_database(
+                running.settings.database_target, local_file=running.settings.database
+            )
         except DatabaseUnusable as exc:
             raise StartupError(str(exc)) from None
         stack.push_async_callback(db.close)
     if running.settings.redis_url is None:
         try:
-            claim = claim_sessions(db.path)
+            release = await claim_database_sessions(db)
         except SessionsTaken as exc:
             raise StartupError(str(exc)) from None
-        stack.callback(claim.release)
+        stack.push_async_callback(release)
     storage, isolation = session_store(running.settings, db)
     try:
         await check_session_store(storage)
@@ -431,12 +435,32 @@ async def doctor(settings: Settings) -> int:
         print(f"updates: webhook at {webhook_address(settings)[0]}")
     else:
         print("updates: long polling")
+    if await _doctor_database(settings):
+        return 1
     return await _doctor_sessions(settings)
+
+
+async def _doctor_database(settings: Settings) -> int:
+    from bot.storage.database import is_postgres_url
+
+    target = settings.database_target
+    if not is_postgres_url(target):
+        print(f"database: SQLite ({target})")
+        return 0
+    from bot.storage.postgres import PostgresProblem, check_postgres, redact
+
+    try:
+        version = await check_postgres(target)
+    except PostgresProblem as exc:
+        print(f"database: FAILED ({exc})")
+        return 1
+    print(f"database: PostgreSQL ({redact(target)}; reachable, migrated to {version}, writable)")
+    return 0
 
 
 async def _doctor_sessions(settings: Settings) -> int:
     if settings.redis_url is None:
-        print(f"sessions: SQLite ({settings.database})")
+        print("sessions: in the bot's database")
         return 0
     from bot.telegram.sessions import SessionStoreUnreachable, check_session_store, redis_storage
 

@@ -42,7 +42,9 @@ async def run_api_client(args: argparse.Namespace, settings: Settings) -> int:
     from bot.storage.opening import DatabaseUnusable, open_configured_database
 
     try:
-        database = await open_configured_database(settings.database)
+        database = await open_configured_database(
+            settings.database_target, local_file=settings.database
+        )
     except DatabaseUnusable as exc:
         print(exc)
         return EXIT_NOT_FOUND

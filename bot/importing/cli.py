@@ -277,7 +277,11 @@ async def _import(
         ceiling = None if sender is None else sender.limits.max_rows
         if ceiling is not None and args.chunk_size and args.chunk_size > ceiling:
             notes.append(f"chunks capped at {ceiling} rows (the platform's limit)")
-        database = None if args.dry_run else await open_database(settings.database)
+        database = (
+            None
+            if args.dry_run
+            else await open_database(settings.database_target, local_file=settings.database)
+        )
         try:
             checkpoints = None if database is None else ImportCheckpoints(database)
             if checkpoints is not None and args.restart:

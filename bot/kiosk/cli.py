@@ -75,7 +75,9 @@ async def run_kiosk(args: argparse.Namespace, settings: Settings) -> int:
             print(f"--pin: {exc}")
             return EXIT_USAGE
     try:
-        database = await open_configured_database(settings.database)
+        database = await open_configured_database(
+            settings.database_target, local_file=settings.database
+        )
     except DatabaseUnusable as exc:
         print(exc)
         return EXIT_NO_KIOSK

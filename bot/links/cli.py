@@ -206,7 +206,7 @@ async def _links(settings: Settings, *, username: bool) -> AsyncIterator[_Contex
     from bot.storage.links import LinkRepository
 
     name = await bot_username(settings) if username else ""
-    database = await open_database(settings.database)
+    database = await open_database(settings.database_target, local_file=settings.database)
     try:
         secret = settings.links_secret.get_secret_value() if settings.links_secret else None
         yield _Context(

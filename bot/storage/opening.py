@@ -9,7 +9,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from bot.storage.database import Database, SchemaError, open_database
+from bot.storage.database import Database, SchemaError, is_postgres_url, open_database
 
 _DISK_WORDS = re.compile(r"full|readonly|read-only|unable to open|disk I/O", re.IGNORECASE)
 
@@ -50,8 +50,29 @@ def _unusable(path: Path | str, exc: BaseException) -> DatabaseUnusable:
     return DatabaseUnusable(describe_unusable(path, exc))
 
 
-async def open_configured_database(path: Path | str) -> Database:
-    """``open_database``, raising ``DatabaseUnusable`` when the disk refuses."""
+def describe_unreachable(url: str, exc: BaseException) -> str:
+    """One sentence naming ``DATABASE_URL`` for a PostgreSQL server that cannot be used."""
+    from bot.storage.postgres import redact
+
+    reason = str(exc).strip() or type(exc).__name__
+    return (
+        f"Cannot use the database (DATABASE_URL={redact(url)}): {reason}. Check that the "
+        "server is running and reachable, and the user, password and database name."
+    )
+
+
+async def open_configured_database(
+    path: Path | str, *, local_file: Path | None = None
+) -> Database:
+    """``open_database``, raising ``DatabaseUnusable`` when the disk refuses or the
+    PostgreSQL server cannot be used."""
+    if is_postgres_url(path):
+        import asyncpg
+
+        try:
+            return await open_database(path, local_file=local_file)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise DatabaseUnusable(describe_unreachable(str(path), exc)) from exc
     try:
         return await open_database(path)
     except (sqlite3.Error, OSError) as exc:

@@ -180,6 +180,20 @@ class PostgresDatabase(Database):
         self._check_open()
         return _row_count(await self._pool.execute(numbered(sql), *params))
 
+    async def hold_advisory_lock(self, key: int) -> asyncpg.Connection | None:
+        """A connection of its own holding the session-level lock ``key``, or ``None`` when
+        another connection holds it. Closing the connection (or losing it) frees the lock."""
+        self._check_open()
+        connection = await asyncpg.connect(self._url, timeout=CONNECT_SECONDS)
+        try:
+            if await connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                return connection
+        except BaseException:
+            await connection.close()
+            raise
+        await connection.close()
+        return None
+
     async def schema_version(self) -> int:
         value = await self._pool.fetchval("SELECT max(version) FROM bot_schema")
         return int(value or 0)
@@ -255,3 +269,46 @@ async def _migrate(database: PostgresDatabase, migrations: Sequence[Migration]) 
                 )
         except (TimeoutError, asyncpg.PostgresError) as exc:
             raise failed_migration(database.path, migration, exc) from exc
+
+
+class PostgresProblem(Exception):
+    """What ``check_postgres`` found wrong, in a sentence."""
+
+
+async def check_postgres(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Reachable, migrated and writable, without changing anything; returns the schema
+    version or raises ``PostgresProblem``."""
+    latest = migrations[-1].version if migrations else 0
+    try:
+        connection = await asyncpg.connect(url, timeout=CONNECT_SECONDS)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise PostgresProblem(f"cannot connect to {redact(url)}: {exc}") from exc
+    try:
+        has_schema = await connection.fetchval("SELECT to_regclass('bot_schema') IS NOT NULL")
+        found = (
+            int(await connection.fetchval("SELECT coalesce(max(version), 0) FROM bot_schema"))
+            if has_schema
+            else 0
+        )
+        if found < latest:
+            raise PostgresProblem(
+                f"schema version {found}, this bot needs {latest}: start the bot once "
+                "(it migrates at start) or run `loyalty-bot db copy`"
+            )
+        if found > latest:
+            raise PostgresProblem(f"schema version {found} is newer than this bot's {latest}")
+        try:
+            async with connection.transaction():
+                await connection.execute("INSERT INTO bot_schema (version) VALUES (-1)")
+                raise _RollBack
+        except _RollBack:
+            pass
+        except asyncpg.PostgresError as exc:
+            raise PostgresProblem(f"not writable: {exc}") from exc
+        return found
+    finally:
+        await connection.close()
+
+
+class _RollBack(Exception):
+    """Ends the doctor's probe transaction without keeping its write."""

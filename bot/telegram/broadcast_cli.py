@@ -186,7 +186,9 @@ async def run_broadcast(args: argparse.Namespace, settings: Settings) -> int:
             print("--text: with --photo the text is a caption: at most 1024 characters")
             return EXIT_USAGE
     try:
-        database = await open_configured_database(settings.database)
+        database = await open_configured_database(
+            settings.database_target, local_file=settings.database
+        )
     except DatabaseUnusable as exc:
         print(exc)
         return EXIT_UNUSABLE
