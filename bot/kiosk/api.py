@@ -61,12 +61,11 @@ class KioskContext:
     program_name: str
     idle_seconds: int
     pairing_attempts: WindowLimit
-    state: KioskState | None = None
+    state: KioskState
     """Where visits, sessions and limits live; closed by ``aclose``."""
 
     async def aclose(self) -> None:
-        if self.state is not None:
-            await self.state.aclose()
+        await self.state.aclose()
 
 
 CONTEXT = web.AppKey("kiosk_context", KioskContext)

@@ -111,6 +111,11 @@ class KioskState(Protocol):
         """The limit called ``name`` (each name counts apart from the others)."""
         ...
 
+    async def ping(self) -> str:
+        """Where the state is (``memory``, ``redis``); ``KioskStateUnavailable`` if it does
+        not answer."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -204,6 +209,9 @@ class MemoryKioskState:
 
     def window_limit(self, name: str, limit: int, window: dt.timedelta) -> MemoryWindowLimit:
         return MemoryWindowLimit(limit, window, self._clock)
+
+    async def ping(self) -> str:
+        return "memory"
 
     async def aclose(self) -> None:
         return None

@@ -312,6 +312,11 @@ class RedisKioskState:
             self._redis, self._clock, f"{self._prefix}window:{name}:", limit, window
         )
 
+    async def ping(self) -> str:
+        async with _answered():
+            await self._redis.ping()
+        return "redis"
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._redis.aclose()
