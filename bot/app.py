@@ -117,6 +117,9 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
         kiosk = build_kiosk(settings, backend, database)
         stack.push_async_callback(kiosk.aclose)
         mount_kiosk(web_app, create_kiosk_app(kiosk))
+        from bot.health import add_health_route
+
+        add_health_route(web_app, database, kiosk.state)
         from bot.api.app import build_pos, create_api_app, mount_api
 
         pos = build_pos(settings, backend, database)
