@@ -1,6 +1,8 @@
 """Balance arithmetic, as ``docs/clienttoolbox-wire.md`` fixes it where the vendor is silent.
 
 Money is integer cents here; points, events and items are integers. No floats anywhere.
+The sandbox reads and writes amounts with its own code, written apart from the client's
+(``bot/loyalty/amounts.py``), so a bug in one shows up against the other in the tests.
 """
 
 from __future__ import annotations
@@ -8,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from bot.loyalty.amounts import AmountError, format_amount, parse_amount
 from bot.sandbox.clienttoolbox.ledger import MONEY_KINDS, Campaign, Promo
 
 DEFAULT_POINTS_RATIO = Decimal(100)
@@ -18,11 +19,22 @@ class AmountProblem(ValueError):
     """An amount the API refuses; the message names the field and the value."""
 
 
+def _digits(part: str) -> bool:
+    return part.isascii() and part.isdigit()
+
+
 def _amount(text: str, name: str) -> Decimal:
-    try:
-        return parse_amount(text)
-    except AmountError:
-        raise AmountProblem(f"{name} {text!r} is not an amount") from None
+    """``9.95``, ``9,95``, ``.75``, ``14``, ``-2.5``: digits with at most one ``.`` or ``,``
+    as the decimal mark (the vendor documents "9.95 or 9,95"); no thousands separator, no
+    exponent, no ``NaN``."""
+    body = text.strip()
+    sign = body[:1] if body[:1] in ("+", "-") else ""
+    body = body[len(sign) :]
+    mark = "." if "." in body else "," if "," in body else ""
+    head, _, tail = body.partition(mark) if mark else (body, "", "")
+    if not (head or tail) or any(part and not _digits(part) for part in (head, tail)):
+        raise AmountProblem(f"{name} {text!r} is not an amount")
+    return Decimal(f"{sign}{head}{'.' if mark else ''}{tail}")
 
 
 def money_cents(text: str, name: str, *, positive: bool = True) -> int:
@@ -85,7 +97,10 @@ def points_value_cents(campaign: Campaign, points: int) -> int:
 
 
 def format_cents(cents: int) -> str:
-    return format_amount(Decimal(cents).scaleb(-2))
+    """``1234`` → ``12.34``, ``-5`` → ``-0.05``: a dot and two decimals, as the wire has it."""
+    sign = "-" if cents < 0 else ""
+    whole_units, rest = divmod(abs(cents), 100)
+    return f"{sign}{whole_units}.{rest:02d}"
 
 
 def format_units(campaign: Campaign, units: int) -> str:

@@ -16,9 +16,6 @@ from bot.sandbox.clienttoolbox.standing import (
     stamp_date,
 )
 
-WIRE_NAMES = {column: column for column in PROFILE_COLUMNS} | {"customer_pin": "customer_PIN"}
-"""Profile column → field name on the wire."""
-
 _FIND_COLUMNS = ("code", "card_number", *PROFILE_COLUMNS[:-2])
 
 
