@@ -269,6 +269,14 @@ class Enrollment:
     async def due(self, limit: int = 100) -> list[PendingJoin]:
         return await self._joins.list_due(self._clock(), limit)
 
+    async def take_due(self, limit: int = 100) -> list[PendingJoin]:
+        """Take due joins for this worker (the background retry loop); finish each with
+        ``finish_taken``. Other workers, such as other replicas' loops, take other joins."""
+        return await self._joins.take_due(self._clock() + RETRY_DELAY, limit)
+
+    async def finish_taken(self, pending: PendingJoin) -> Joined:
+        return await self._complete(pending)
+
     async def _complete(self, pending: PendingJoin) -> Joined:
         user_id = pending.telegram_user_id
         request = JoinRequest.from_json(pending.payload_json)

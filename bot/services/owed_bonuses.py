@@ -61,6 +61,10 @@ class BonusStore(Protocol[B]):
 
     async def take_owed(self, bonus: B, *, stale_before: dt.datetime) -> B | None: ...
 
+    async def take_owed_batch(
+        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
+    ) -> Sequence[B]: ...
+
 
 def bonus_purchase(
     campaign_kind: CampaignKind,
@@ -166,12 +170,9 @@ class BonusPayer(Generic[B]):
         """
         stale_before = self._clock() - BONUS_RETRY_AFTER
         credited = 0
-        for owed in await self._store.bonuses_owed(
+        for taken in await self._store.take_owed_batch(
             stale_before=stale_before, member_code=member_code, limit=limit
         ):
-            taken = await self._store.take_owed(owed, stale_before=stale_before)
-            if taken is None:
-                continue
             try:
                 paid = await self._was_paid(taken)
             except LoyaltyError as exc:

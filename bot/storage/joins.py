@@ -99,6 +99,21 @@ class PendingJoins:
         )
         return [_join_from_row(row) for row in rows]
 
+    async def take_due(self, retry_at: dt.datetime, limit: int = 100) -> list[PendingJoin]:
+        """Take up to ``limit`` due joins for this worker in one statement, oldest first, by
+        moving their next attempt to ``retry_at``. Replicas sweeping at once take different
+        joins: on PostgreSQL a join another replica is taking is skipped, not waited for."""
+        now = to_text(self._clock())
+        rows = await self._database.fetch_all(
+            "UPDATE pending_joins SET next_attempt_at = ? WHERE telegram_user_id IN ("
+            "SELECT telegram_user_id FROM pending_joins WHERE next_attempt_at <= ? "
+            f"ORDER BY created_at, telegram_user_id LIMIT ?{self._database.skip_locked}) "
+            "AND next_attempt_at <= ? RETURNING *",
+            (to_text(retry_at), now, limit, now),
+        )
+        taken = [_join_from_row(row) for row in rows]
+        return sorted(taken, key=lambda join: (join.created_at, join.telegram_user_id))
+
     async def claim_due(self, telegram_user_id: int, retry_at: dt.datetime) -> bool:
         """Take a due join for one worker: of several replicas retrying joins in the background,
         only the one whose update moves ``next_attempt_at`` past now goes on with it."""

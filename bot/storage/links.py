@@ -505,6 +505,35 @@ class LinkRepository:
         )
         return [_bonus_from_row(row) for row in rows]
 
+    async def take_owed_batch(
+        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
+    ) -> list[BonusDue]:
+        """Take up to ``limit`` owed bonuses for one retry each, in one statement: those in
+        doubt, and sends older than ``stale_before`` (their worker died). Two workers never
+        hold one bonus; on PostgreSQL one being taken by another replica is skipped."""
+        rows = await self._database.fetch_all(
+            "UPDATE signup_bonuses SET state = ?, updated_at = ? "
+            "WHERE (member_code, campaign_id) IN (SELECT member_code, campaign_id "
+            "FROM signup_bonuses WHERE (state = ? OR (state = ? AND updated_at < ?)) "
+            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at "
+            f"LIMIT ?{self._database.skip_locked}) "
+            "AND (state = ? OR (state = ? AND updated_at < ?)) RETURNING *",
+            (
+                BonusState.SENDING.value,
+                to_text(self._clock()),
+                *self._owed_filter(stale_before),
+                member_code,
+                member_code,
+                limit,
+                *self._owed_filter(stale_before),
+            ),
+        )
+        return [_bonus_from_row(row) for row in rows]
+
+    @staticmethod
+    def _owed_filter(stale_before: dt.datetime) -> tuple[str, str, str]:
+        return (BonusState.DOUBT.value, BonusState.SENDING.value, to_text(stale_before))
+
     async def take_owed(self, bonus: BonusDue, *, stale_before: dt.datetime) -> BonusDue | None:
         """Take an owed bonus for one retry; ``None`` if another worker holds it.
 

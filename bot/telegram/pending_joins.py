@@ -49,14 +49,12 @@ async def _finish_one(dispatcher: Dispatcher, bot: Bot, pending: PendingJoin) ->
     outbox: Outbox = dispatcher["outbox"]
     user_id = pending.telegram_user_id
     try:
-        joined = await enrollment.resume(user_id, due_only=True)
+        joined = await enrollment.finish_taken(pending)
     except Unavailable as exc:
         log.info("Pending joins wait: the platform is still unavailable (%s)", exc.message)
         raise _PlatformDown from exc
     except LoyaltyError as exc:
         log.warning("Pending join of Telegram user %s failed: %s", user_id, exc.message)
-        return False
-    if joined is None:
         return False
     language = (
         await links.get_language(user_id)
@@ -85,7 +83,7 @@ async def finish_pending_joins(
     rest wait) or once ``stop`` is set; those already under way finish.
     """
     enrollment: Enrollment = dispatcher["enrollment"]
-    due = await enrollment.due(limit)
+    due = await enrollment.take_due(limit)
     slots = asyncio.Semaphore(at_once)
     down = asyncio.Event()
     stop = stop or asyncio.Event()

@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from bot.storage import (
     SchemaError,
     open_database,
 )
+from bot.storage.bonuses import BonusState, OwedBonuses
 from bot.storage.fsm import SQLiteStorage
 from bot.storage.links import LinkOutcome, LinkRepository, NewLink
 from bot.storage.migrations import MIGRATIONS, Migration
@@ -567,3 +569,68 @@ async def test_a_cancelled_transaction_is_rolled_back(database: Database) -> Non
     assert await MemberLinks(database).get_language(ANNA) is None
     await MemberLinks(database).set_language(BORIS, "en")
     assert await MemberLinks(database).get_language(BORIS) == "en"
+
+
+async def test_replicas_sweeping_due_joins_at_once_take_each_join_once(
+    database: Database, database_target: str, clock: FakeClock
+) -> None:
+    others = [await open_database(database_target) for _ in range(3)]
+    try:
+        replicas = [PendingJoins(db, clock=clock) for db in (database, *others)]
+        for user in range(40):
+            await replicas[0].put(5000 + user, f"M-{user}", "{}")
+            clock.advance(seconds=1)
+        retry_at = clock.now + dt.timedelta(minutes=1)
+
+        batches = await asyncio.gather(
+            *(r.take_due(retry_at, limit=7) for r in replicas for _ in range(3))
+        )
+
+        taken = [join.telegram_user_id for batch in batches for join in batch]
+        assert len(taken) == len(set(taken)) == 40  # each join once, none left behind
+        assert all(len(batch) <= 7 for batch in batches)
+        assert await replicas[1].take_due(retry_at) == []  # hidden until retry_at
+        clock.advance(minutes=1)
+        again = await replicas[2].take_due(clock.now + dt.timedelta(minutes=1), limit=100)
+        assert [join.telegram_user_id for join in again] == [5000 + user for user in range(40)]
+    finally:
+        for db in others:
+            await db.close()
+
+
+async def test_replicas_settling_owed_bonuses_at_once_take_each_bonus_once(
+    database: Database, database_target: str, clock: FakeClock
+) -> None:
+    others = [await open_database(database_target) for _ in range(3)]
+    try:
+        stores = [OwedBonuses(db, clock=clock) for db in (database, *others)]
+        for number in range(30):
+            owed = await stores[0].owe(
+                key=f"birthday:M-{number}:2026",
+                member_code=f"M-{number}",
+                campaign_id="C-1",
+                amount=Decimal(5),
+                label="Birthday",
+            )
+            assert owed is not None
+            await stores[0].bonus_outcome(owed, BonusState.DOUBT)
+        clock.advance(minutes=1)
+
+        batches = await asyncio.gather(
+            *(s.take_owed_batch(stale_before=clock.now, limit=4) for s in stores for _ in range(3))
+        )
+
+        taken = [bonus.key for batch in batches for bonus in batch]
+        assert len(taken) == len(set(taken))
+        assert len(taken) == min(30, 4 * 12)
+        # Taken ones are "sending" now: not taken again until their send is stale.
+        assert (
+            await stores[1].take_owed_batch(stale_before=clock.now - dt.timedelta(minutes=5)) == []
+        )
+        assert (
+            len(await stores[2].take_owed_batch(stale_before=clock.now + dt.timedelta(seconds=1)))
+            == 30
+        )
+    finally:
+        for db in others:
+            await db.close()
