@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.config import Settings
+from bot.devtools.standin_identity import RUN_TOKEN
 from bot.heap import settle as settle_heap
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STANDIN_TOKEN = "123456:local-standin-token"
+STANDIN_TOKEN = RUN_TOKEN
 """The bot token used against the local Telegram stand-in (it is not a Telegram secret)."""
 
 DRAIN_SECONDS = 10.0

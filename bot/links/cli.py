@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Settings
+from bot.devtools.standin_identity import BOT_USERNAME as STANDIN_USERNAME
 from bot.platforms import connected_backend
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ EXIT_OK = 0
 EXIT_UNMATCHED = 1
 EXIT_USAGE = 2
 EXIT_PLATFORM = 3
-STANDIN_USERNAME = "great_widgets_bot"
-"""The username of the local Telegram stand-in that ``run`` starts without a bot token."""
 DEFAULT_POSTERS = Path("posters")
 PERSONAL_CONCURRENCY = 4
 
@@ -175,21 +174,37 @@ async def bot_username(settings: Settings) -> str:
         return settings.bot_username.lstrip("@")
     if settings.uses_embedded_telegram:
         return STANDIN_USERNAME
-    from aiogram.exceptions import TelegramAPIError
+    return await ask_bot_username(settings)
 
-    from bot.telegram.dispatcher import build_bot
 
-    bot = build_bot(settings)
+TELEGRAM_API = "https://api.telegram.org"
+
+
+async def ask_bot_username(settings: Settings) -> str:
+    """The bot's username from one plain ``getMe`` (no Bot, no Dispatcher is built). An error
+    names its kind only: the request's address holds the token."""
+    import httpx
+
+    assert settings.bot_token is not None
+    base = str(settings.telegram_api_url or TELEGRAM_API).rstrip("/")
+    url = f"{base}/bot{settings.bot_token.get_secret_value()}/getMe"
+    timeout = httpx.Timeout(settings.http.read_timeout, connect=settings.http.connect_timeout)
+    problem = ""
     try:
-        me = await bot.me()
-    except (TelegramAPIError, OSError) as exc:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            answer = await client.get(url)
+        reply = answer.json()
+        username = reply["result"]["username"] if reply.get("ok") else None
+        if not isinstance(username, str):
+            problem = str(reply.get("description") or f"HTTP {answer.status_code}")
+    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        problem = type(exc).__name__
+    if problem:
+        problem = problem.replace(settings.bot_token.get_secret_value(), "***")
         raise UsageProblem(
-            f"could not ask Telegram for the bot's username ({type(exc).__name__}); "
-            "set BOT_USERNAME"
-        ) from None
-    finally:
-        await bot.session.close()
-    return me.username or ""
+            f"could not ask Telegram for the bot's username ({problem}); set BOT_USERNAME"
+        )
+    return str(username)
 
 
 @dataclass
@@ -650,10 +665,3 @@ def _write_personal(
         writer.writerow([*row, *result])
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(buffer.getvalue(), encoding="utf-8")
-
-
-def parse_links_args(argv: Sequence[str]) -> argparse.Namespace:
-    """Parse ``links …`` arguments as the ``loyalty-bot`` command does."""
-    parser = argparse.ArgumentParser(prog="loyalty-bot")
-    add_links_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["links", *argv])

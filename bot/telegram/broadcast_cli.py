@@ -168,7 +168,7 @@ async def broadcast(
 
 
 async def run_broadcast(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import STANDIN_TOKEN
+    from bot.devtools.standin_identity import RUN_TOKEN as STANDIN_TOKEN
     from bot.storage.kiosks import Kiosks
     from bot.storage.opening import DatabaseUnusable, open_configured_database
     from bot.telegram.dispatcher import build_bot
