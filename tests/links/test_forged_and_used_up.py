@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import string
 from decimal import Decimal
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -124,9 +123,8 @@ async def test_max_uses_holds_when_joins_race(
     assert await LinkRepository(app.db).visit(4100) is None
 
 
-async def test_max_uses_holds_across_processes_sharing_the_database(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    first, second = await open_database(path), await open_database(path)
+async def test_max_uses_holds_across_processes_sharing_the_database(database_target: str) -> None:
+    first, second = await open_database(database_target), await open_database(database_target)
     try:
         links = SignupLinks(LinkRepository(first), bot_username="great_widgets_bot")
         link = await links.create(campaign_id=POINTS, source="poster", max_uses=3)

@@ -1,10 +1,9 @@
 """The monthly cap, claimed in the database: it holds across processes sharing one file, and a
-month's refusals free nothing while a new month starts afresh."""
+month's refusals free nothing while a new month starts afresh. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from bot.storage.database import open_database
 from bot.storage.referrals import InviteOutcome, ReferralRepository
@@ -12,9 +11,8 @@ from bot.storage.referrals import InviteOutcome, ReferralRepository
 INVITER = "7000000000000001"
 
 
-async def test_the_cap_holds_across_two_connections_racing_for_it(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    first, second = await open_database(path), await open_database(path)
+async def test_the_cap_holds_across_two_connections_racing_for_it(database_target: str) -> None:
+    first, second = await open_database(database_target), await open_database(database_target)
     try:
         repositories = (ReferralRepository(first), ReferralRepository(second))
         for user_id in range(20):
