@@ -257,7 +257,7 @@ class LinkRepository:
 
     async def all(self, *, personal: bool = False) -> list[LinkRecord]:
         rows = await self._database.fetch_all(
-            "SELECT * FROM signup_links WHERE (? OR member_code IS NULL) ORDER BY id",
+            "SELECT * FROM signup_links WHERE (? = 1 OR member_code IS NULL) ORDER BY id",
             (int(personal),),
         )
         return [_link_from_row(row) for row in rows]

@@ -634,3 +634,43 @@ async def test_replicas_settling_owed_bonuses_at_once_take_each_bonus_once(
     finally:
         for db in others:
             await db.close()
+
+
+async def test_a_personal_link_is_used_once_when_two_connections_race(
+    database: Database, database_target: str
+) -> None:
+    other = await open_database(database_target)
+    try:
+        link = await LinkRepository(database).add(
+            NewLink(
+                token="tok-personal",
+                campaign_id=None,
+                source="invite",
+                max_uses=1,
+                member_code="M-77",
+            )
+        )
+        repositories = (LinkRepository(database), LinkRepository(other))
+        claims = await asyncio.gather(
+            *(
+                repositories[user % 2].claim_personal(link.id, 6000 + user, None)
+                for user in range(12)
+            )
+        )
+        assert sum(claim is not None for claim in claims) == 1
+        stored = await repositories[1].by_id(link.id)
+        assert stored is not None and stored.uses == 1
+    finally:
+        await other.close()
+
+
+async def test_uniqueness_holds_on_both_engines(database: Database) -> None:
+    links = MemberLinks(database)
+    await links.link(ANNA, "M-1")
+    with pytest.raises(LinkConflict):
+        await links.link(BORIS, "M-1")  # one member, one account
+    repository = LinkRepository(database)
+    await repository.add(NewLink(token="same", campaign_id=None, source="a"))
+    with pytest.raises(Exception):  # noqa: B017 - each engine names the violation its way
+        await repository.add(NewLink(token="same", campaign_id=None, source="b"))
+    assert len(await repository.all()) == 1
