@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from html import escape
 
 from aiogram import Bot, Router
@@ -140,21 +141,24 @@ async def ask_email(
     await message.answer(_("✉️ Type your email address."), reply_markup=cancel_inline())
 
 
-async def send_code_to_typed_email(
-    message: Message,
-    state: FSMContext,
-    settings: Settings,
-    verification: EmailVerification,
-    *,
-    code_state: State,
-) -> None:
-    """Send a code to the typed address and wait for it in ``code_state``; a typo is said."""
-    email = read_email(message.text or "")
-    if email is None:
-        await message.answer(not_an_email(), reply_markup=cancel_inline())
-        return
-    if await send_code(message, email, verification, settings):
-        await state.set_state(code_state)
+def email_step(code_state: State) -> Callable[..., Awaitable[None]]:
+    """The handler of a typed address (joining, or a new address in the profile): send it a
+    code and wait for the code in ``code_state``; a typo is said."""
+
+    async def email_typed(
+        message: Message,
+        state: FSMContext,
+        settings: Settings,
+        verification: EmailVerification,
+    ) -> None:
+        email = read_email(message.text or "")
+        if email is None:
+            await message.answer(not_an_email(), reply_markup=cancel_inline())
+            return
+        if await send_code(message, email, verification, settings):
+            await state.set_state(code_state)
+
+    return email_typed
 
 
 async def verified_email(
@@ -175,17 +179,6 @@ async def verified_email(
         await state.set_state(email_state)
     await message.answer(text, reply_markup=markup)
     return None
-
-
-async def email_typed(
-    message: Message,
-    state: FSMContext,
-    settings: Settings,
-    verification: EmailVerification,
-) -> None:
-    await send_code_to_typed_email(
-        message, state, settings, verification, code_state=EmailJoin.code
-    )
 
 
 async def join_code_typed(
@@ -251,7 +244,7 @@ def create_router() -> Router:
     router = Router(name="email_join")
     router.message.register(ask_email, Command("email"))
     router.message.register(ask_email, ButtonText(JOIN_EMAIL))
-    router.message.register(email_typed, EmailJoin.email, TypedText())
+    router.message.register(email_step(EmailJoin.code), EmailJoin.email, TypedText())
     router.message.register(
         join_code_typed, EmailJoin.code, TypedText(), flags={"retry": RetryAction.JOIN}
     )

@@ -28,7 +28,7 @@ from bot.telegram.callbacks import ProfileEdit, ProfileField, Retry, RetryAction
 from bot.telegram.filters import TypedText
 from bot.telegram.i18n import ButtonText, _
 from bot.telegram.keyboards import PROFILE, cancel_inline, profile_actions
-from bot.telegram.routers.email_join import send_code_to_typed_email, verified_email
+from bot.telegram.routers.email_join import email_step, verified_email
 from bot.telegram.states import ProfileEditing
 
 VIEW = {"member": True, "retry": RetryAction.PROFILE}
@@ -169,17 +169,6 @@ async def birthday_typed(
     await message.answer(problem, reply_markup=cancel_inline())
 
 
-async def new_email_typed(
-    message: Message,
-    state: FSMContext,
-    settings: Settings,
-    verification: EmailVerification,
-) -> None:
-    await send_code_to_typed_email(
-        message, state, settings, verification, code_state=ProfileEditing.email_code
-    )
-
-
 async def email_code_typed(
     message: Message,
     bot: Bot,
@@ -212,7 +201,10 @@ def create_router() -> Router:
     router.message.register(name_typed, ProfileEditing.last_name, TypedText(), flags=SAVE)
     router.message.register(birthday_typed, ProfileEditing.birthday, TypedText(), flags=SAVE)
     router.message.register(
-        new_email_typed, ProfileEditing.email, TypedText(), flags={"member": True}
+        email_step(ProfileEditing.email_code),
+        ProfileEditing.email,
+        TypedText(),
+        flags={"member": True},
     )
     router.message.register(email_code_typed, ProfileEditing.email_code, TypedText(), flags=SAVE)
     return router
