@@ -81,7 +81,7 @@ from bot.loyalty.models import (
     Transaction,
     TransactionImportRow,
 )
-from bot.loyalty.options import HttpSettings
+from bot.loyalty.options import ClientOptions, HttpSettings
 from bot.loyalty.pooled_client import PooledPlatformClient
 
 __all__ = [
@@ -134,6 +134,16 @@ class AltcraftClient(PooledPlatformClient):
         if token_in_header and self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         super().__init__(http, transport=transport, headers=headers)
+
+    @classmethod
+    def from_options(
+        cls,
+        settings: AltcraftSettings,
+        options: ClientOptions,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> AltcraftClient:
+        """The registry's factory: its own settings plus the options every client takes."""
+        return cls(settings, options.http, card=options.card, transport=transport)
 
     def __repr__(self) -> str:
         return (

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import httpx
 
 from bot.loyalty.altcraft.client import AltcraftClient
 from bot.loyalty.altcraft.settings import AltcraftSettings
 from bot.loyalty.altcraft.wire import MAX_BATCH_ROWS, MAX_BODY_BYTES
-from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.models import MemberImportRow, TransactionImportRow
-from bot.loyalty.options import ClientOptions
 from bot.loyalty.platform import ChunkLimits, ImportTraits, PlatformEntry, TransactionLookup
 
 # A margin under 10 MB for the envelope (token, program id, matching) and the size estimate.
@@ -33,19 +28,11 @@ def member_size(row: MemberImportRow | TransactionImportRow) -> int:
     return 2 * len(json.dumps(item)) + 64
 
 
-def create_client(
-    settings: Any, options: ClientOptions, transport: httpx.AsyncBaseTransport | None
-) -> LoyaltyBackend:
-    if not isinstance(settings, AltcraftSettings):
-        raise TypeError("Altcraft needs AltcraftSettings")
-    return AltcraftClient(settings, options.http, card=options.card, transport=transport)
-
-
 ENTRY = PlatformEntry(
     name="altcraft",
     display_name="Altcraft",
     settings_model=AltcraftSettings,
-    create_client=create_client,
+    create_client=AltcraftClient.from_options,
     sandbox="bot.sandbox.altcraft",
     imports=ImportTraits(
         member_limits=MEMBER_LIMITS,

@@ -80,7 +80,7 @@ from bot.loyalty.models import (
     Transaction,
     TransactionImportRow,
 )
-from bot.loyalty.options import HttpSettings
+from bot.loyalty.options import ClientOptions, HttpSettings
 from bot.loyalty.phones import phone_key
 from bot.loyalty.pooled_client import PooledPlatformClient
 from bot.loyalty.ttl_cache import TtlCache
@@ -154,6 +154,23 @@ class ClientToolboxClient(PooledPlatformClient):
         )
         self._kinds: dict[str, CampaignKind] = {}
         super().__init__(http, transport=transport)
+
+    @classmethod
+    def from_options(
+        cls,
+        settings: ClientToolboxSettings,
+        options: ClientOptions,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> ClientToolboxClient:
+        """The registry's factory: its own settings plus the options every client takes."""
+        return cls(
+            settings,
+            options.http,
+            card=options.card,
+            region=options.region,
+            rewards_ttl=options.rewards_ttl,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
-
-from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.clienttoolbox.client import ClientToolboxClient
 from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
-from bot.loyalty.options import ClientOptions
 from bot.loyalty.platform import ChunkLimits, ImportTraits, PlatformEntry, TransactionLookup
 
 DEFAULT_ROWS = 500
@@ -19,26 +13,11 @@ overhead stays negligible (see ``bench/import_throughput.py``)."""
 LIMITS = ChunkLimits(rows=DEFAULT_ROWS)
 
 
-def create_client(
-    settings: Any, options: ClientOptions, transport: httpx.AsyncBaseTransport | None
-) -> LoyaltyBackend:
-    if not isinstance(settings, ClientToolboxSettings):
-        raise TypeError("Client Toolbox needs ClientToolboxSettings")
-    return ClientToolboxClient(
-        settings,
-        options.http,
-        card=options.card,
-        region=options.region,
-        rewards_ttl=options.rewards_ttl,
-        transport=transport,
-    )
-
-
 ENTRY = PlatformEntry(
     name="clienttoolbox",
     display_name="Client Toolbox (Sticky Street)",
     settings_model=ClientToolboxSettings,
-    create_client=create_client,
+    create_client=ClientToolboxClient.from_options,
     sandbox="bot.sandbox.clienttoolbox",
     imports=ImportTraits(
         member_limits=LIMITS,
