@@ -22,7 +22,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from enum import StrEnum
 
@@ -101,22 +101,10 @@ def is_signed(secret: bytes, payload: str) -> bool:
     return hmac.compare_digest(tag, _tag(secret, body))
 
 
-@dataclass(frozen=True)
-class SignupLink:
-    """A signup link, in the bot's words."""
-
-    token: str
-    campaign_id: str | None
-    source: str
-    bonus: Decimal | None
-    expires_at: dt.datetime | None
-    max_uses: int | None
-    uses: int
-    disabled: bool
-    note: str
-    member_code: str | None
-    """Set only for personal (single-use) links."""
-    created_at: dt.datetime
+@dataclass(frozen=True, slots=True)
+class SignupLink(LinkRecord):
+    """A signup link, in the bot's words: the stored record (``member_code`` is set only for
+    personal, single-use links) and what the bot asks of it."""
 
     @property
     def personal(self) -> bool:
@@ -127,19 +115,7 @@ class SignupLink:
 
 
 def _public(record: LinkRecord) -> SignupLink:
-    return SignupLink(
-        token=record.token,
-        campaign_id=record.campaign_id,
-        source=record.source,
-        bonus=record.bonus,
-        expires_at=record.expires_at,
-        max_uses=record.max_uses,
-        uses=record.uses,
-        disabled=record.disabled,
-        note=record.note,
-        member_code=record.member_code,
-        created_at=record.created_at,
-    )
+    return SignupLink(**{field.name: getattr(record, field.name) for field in fields(record)})
 
 
 @dataclass(frozen=True)
