@@ -20,7 +20,7 @@ from aiogram import Bot
 
 from bot.config import BroadcastSettings, Settings
 from bot.devtools.telegram_standin import STANDIN, TelegramStandIn, create_app
-from bot.devtools.telegram_standin.state import DemoUser
+from bot.devtools.telegram_standin.records import DemoUser
 from bot.sandbox.runner import serve
 from bot.storage.database import Database, open_database
 from bot.storage.members import MemberLinks

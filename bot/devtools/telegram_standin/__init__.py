@@ -5,16 +5,16 @@ Point aiogram at it with
 users from Python through ``app[STANDIN]`` or from a browser at ``/chat``.
 """
 
-from bot.devtools.telegram_standin.server import DEFAULT_TOKEN, STANDIN, create_app, run_standin
-from bot.devtools.telegram_standin.state import (
+from bot.devtools.telegram_standin.records import (
     DEMO_USERS,
     SOMEONE_ELSE,
     ApiCall,
     CallbackAnswer,
     ChatMessage,
     DemoUser,
-    TelegramStandIn,
 )
+from bot.devtools.telegram_standin.server import DEFAULT_TOKEN, STANDIN, create_app, run_standin
+from bot.devtools.telegram_standin.state import TelegramStandIn
 
 __all__ = [
     "DEFAULT_TOKEN",

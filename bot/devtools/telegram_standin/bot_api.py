@@ -33,12 +33,8 @@ from bot.devtools.telegram_standin.formatting import (
 )
 from bot.devtools.telegram_standin.keyboards import ReplyMarkup, parse_reply_markup
 from bot.devtools.telegram_standin.photos import StoredPhoto
-from bot.devtools.telegram_standin.state import (
-    ApiCall,
-    CallbackAnswer,
-    TelegramStandIn,
-    WebhookSettings,
-)
+from bot.devtools.telegram_standin.records import ApiCall, CallbackAnswer, WebhookSettings
+from bot.devtools.telegram_standin.state import TelegramStandIn
 
 logger = logging.getLogger(__name__)
 

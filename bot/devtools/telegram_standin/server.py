@@ -12,7 +12,8 @@ from aiohttp import web
 from bot.devtools.telegram_standin.bot_api import make_handler
 from bot.devtools.telegram_standin.chat_page import install_chat_page
 from bot.devtools.telegram_standin.photos import MAX_PHOTO_BYTES
-from bot.devtools.telegram_standin.state import DEMO_USERS, DemoUser, TelegramStandIn
+from bot.devtools.telegram_standin.records import DEMO_USERS, DemoUser
+from bot.devtools.telegram_standin.state import TelegramStandIn
 from bot.devtools.telegram_standin.webhook import webhook_delivery
 
 logger = logging.getLogger(__name__)

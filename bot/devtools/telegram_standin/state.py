@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 from aiogram.types import (
     CallbackQuery,
-    Chat,
     Contact,
     Message,
     Update,
@@ -32,163 +31,21 @@ from bot.devtools.telegram_standin.errors import BotApiError, bad_request, too_m
 from bot.devtools.telegram_standin.formatting import FormattedText, with_detected_entities
 from bot.devtools.telegram_standin.keyboards import ReplyMarkup
 from bot.devtools.telegram_standin.photos import PhotoStore, StoredPhoto
+from bot.devtools.telegram_standin.records import (
+    DEMO_USERS,
+    SOMEONE_ELSE,
+    ApiCall,
+    CallbackAnswer,
+    ChatMessage,
+    DemoUser,
+    PendingCallback,
+    WebhookSettings,
+)
 
 T = TypeVar("T")
 
 _DEFAULT_UPDATE_TYPES = frozenset({"message", "edited_message", "callback_query"})
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
-
-
-@dataclass(frozen=True)
-class DemoUser:
-    """A Telegram account the stand-in can chat as; ``phone`` is E.164."""
-
-    id: int
-    first_name: str
-    last_name: str
-    username: str
-    language_code: str
-    phone: str
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
-
-    def telegram_user(self) -> User:
-        return User(
-            id=self.id,
-            is_bot=False,
-            first_name=self.first_name,
-            last_name=self.last_name or None,
-            username=self.username or None,
-            language_code=self.language_code or None,
-        )
-
-    def telegram_chat(self) -> Chat:
-        return Chat(
-            id=self.id,
-            type="private",
-            first_name=self.first_name,
-            last_name=self.last_name or None,
-            username=self.username or None,
-        )
-
-
-DEMO_USERS: tuple[DemoUser, ...] = (
-    DemoUser(5210000001, "Jane", "Cooper", "jane_cooper", "en", "+12025550155"),
-    DemoUser(5210000002, "Иван", "Петров", "ivan_petrov", "ru", "+79161234567"),
-    DemoUser(5210000003, "Lucía", "García", "lucia_garcia", "es", "+34612345678"),
-)
-
-SOMEONE_ELSE = DemoUser(5219999999, "Alex", "Morgan", "", "en", "+14155550123")
-"""The person whose contact a demo user shares when the contact is not their own."""
-
-
-@dataclass
-class ChatMessage:
-    """One message of a private chat as the user sees it now (edits applied)."""
-
-    message_id: int
-    chat_id: int
-    from_bot: bool
-    date: datetime
-    text: str | None = None
-    entities: list[dict[str, Any]] = field(default_factory=list)
-    caption: str | None = None
-    caption_entities: list[dict[str, Any]] = field(default_factory=list)
-    photo: list[dict[str, Any]] = field(default_factory=list)
-    """PhotoSize objects, smallest first, as Telegram lists them."""
-    photo_bytes: bytes | None = None
-    """The largest size exactly as the bot uploaded it."""
-    inline_keyboard: list[list[dict[str, Any]]] | None = None
-    reply_keyboard: dict[str, Any] | None = None
-    """The ReplyKeyboardMarkup this message put under the input field, if any."""
-    removes_reply_keyboard: bool = False
-    contact: dict[str, Any] | None = None
-    edit_date: datetime | None = None
-    deleted: bool = False
-
-    @property
-    def photo_file_id(self) -> str | None:
-        return self.photo[-1]["file_id"] if self.photo else None
-
-    @property
-    def inline_buttons(self) -> list[dict[str, Any]]:
-        return [button for row in self.inline_keyboard or [] for button in row]
-
-    @property
-    def reply_buttons(self) -> list[dict[str, Any]]:
-        rows = (self.reply_keyboard or {}).get("keyboard", [])
-        return [button for row in rows for button in row]
-
-    def telegram_message(self, bot_user: User, user: DemoUser) -> Message:
-        """The Bot API ``Message``; only an inline keyboard travels back to the bot."""
-        from_user = bot_user if self.from_bot else user.telegram_user()
-        return Message.model_validate(
-            {
-                "message_id": self.message_id,
-                "date": self.date,
-                "chat": user.telegram_chat(),
-                "from": from_user,
-                "text": self.text,
-                "entities": self.entities or None,
-                "caption": self.caption,
-                "caption_entities": self.caption_entities or None,
-                "photo": self.photo or None,
-                "contact": self.contact,
-                "edit_date": int(self.edit_date.timestamp()) if self.edit_date else None,
-                "reply_markup": (
-                    {"inline_keyboard": self.inline_keyboard} if self.inline_keyboard else None
-                ),
-            }
-        )
-
-    def page_view(self) -> dict[str, Any]:
-        """What the browser chat page renders."""
-        return {
-            "message_id": self.message_id,
-            "from_bot": self.from_bot,
-            "date": int(self.date.timestamp()),
-            "text": self.text,
-            "entities": self.entities,
-            "caption": self.caption,
-            "caption_entities": self.caption_entities,
-            "photo_file_id": self.photo_file_id,
-            "inline_keyboard": self.inline_keyboard,
-            "contact": self.contact,
-            "edited": self.edit_date is not None,
-        }
-
-
-@dataclass
-class ApiCall:
-    """One Bot API request as it arrived, with the status it was answered with."""
-
-    method: str
-    params: dict[str, Any]
-    files: dict[str, bytes]
-    at: datetime
-    status: int = 200
-
-    @property
-    def uploaded(self) -> bool:
-        return bool(self.files)
-
-
-@dataclass
-class CallbackAnswer:
-    text: str | None
-    show_alert: bool
-    url: str | None
-
-
-@dataclass
-class PendingCallback:
-    query_id: str
-    user_id: int
-    message_id: int
-    data: str
-    answer: CallbackAnswer | None = None
 
 
 @dataclass
@@ -211,16 +68,6 @@ class _Chat:
     reply_keyboard: dict[str, Any] | None = None
     keyboard_collapsed: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class WebhookSettings:
-    url: str = ""
-    secret_token: str | None = None
-    max_connections: int = 40
-    allowed_updates: list[str] | None = None
-    last_error_date: datetime | None = None
-    last_error_message: str | None = None
 
 
 def _now() -> datetime:
@@ -285,7 +132,7 @@ class TelegramStandIn:
         except KeyError:
             raise ValueError(f"no demo user with id {user_id}") from None
 
-    # ----- observing --------------------------------------------------------------------
+    # Observing.
 
     def messages(self, user_id: int) -> list[ChatMessage]:
         """The bot's messages in this user's chat, in order, edits applied, deleted ones gone."""
@@ -399,7 +246,7 @@ class TelegramStandIn:
             return []
         return self.events_after(user_id, seq)
 
-    # ----- driving: what a user does --------------------------------------------------
+    # Driving: what a user does.
 
     def fail_next(
         self,
@@ -526,7 +373,7 @@ class TelegramStandIn:
             self._changed.notify_all()
         return message
 
-    # ----- the bot side: called by the Bot API layer ----------------------------------
+    # The bot side: called by the Bot API layer.
 
     def check_token(self, token: str) -> bool:
         return secrets.compare_digest(token.encode(), self.token.encode())
@@ -764,7 +611,7 @@ class TelegramStandIn:
             self.closing = True
             self._changed.notify_all()
 
-    # ----- internals --------------------------------------------------------------------
+    # Internals.
 
     def _chat(self, user_id: int) -> _Chat:
         try:

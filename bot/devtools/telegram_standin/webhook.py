@@ -18,7 +18,8 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, MultipartReader, 
 
 from bot.devtools.telegram_standin.bot_api import MethodCall, execute
 from bot.devtools.telegram_standin.errors import BotApiError
-from bot.devtools.telegram_standin.state import ApiCall, TelegramStandIn
+from bot.devtools.telegram_standin.records import ApiCall
+from bot.devtools.telegram_standin.state import TelegramStandIn
 
 logger = logging.getLogger(__name__)
 
