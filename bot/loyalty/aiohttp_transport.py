@@ -11,8 +11,9 @@ is asked once more for reads, a timeout is never retried.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import aiohttp
 import httpx
@@ -20,8 +21,16 @@ import httpx
 CHUNK_BYTES = 64 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class FormAnswer:
+    """A platform's answer to a form post: what the clients read of it."""
+
+    status_code: int
+    content: bytes
+
+
 @contextmanager
-def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+def _as_httpx_errors(request: httpx.Request | None) -> Iterator[None]:
     try:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
@@ -92,6 +101,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1"},
         )
+
+    async def post_form(
+        self,
+        url: str,
+        form: Mapping[str, str],
+        headers: Mapping[str, str],
+        limits: aiohttp.ClientTimeout,
+    ) -> FormAnswer:
+        """A form post straight through aiohttp, with no httpx request or response built
+        around it (a third of a platform call's CPU); failures are the same httpx errors."""
+        with _as_httpx_errors(None):
+            async with self._client().post(
+                url, data=form, headers=headers, allow_redirects=False, timeout=limits
+            ) as response:
+                return FormAnswer(response.status, await response.read())
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Self
 
+import aiohttp
 import httpx
 
-from bot.loyalty.aiohttp_transport import AiohttpTransport
+from bot.loyalty.aiohttp_transport import AiohttpTransport, FormAnswer
 from bot.loyalty.options import HttpSettings
 
 
@@ -24,6 +25,16 @@ class PooledPlatformClient:
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        # Form posts skip httpx on the default transport (``_post_form``); a transport given
+        # by the caller (tests that drop or refuse calls) sees every call through httpx.
+        self._direct = None if transport else AiohttpTransport(max_connections=http.pool_size)
+        self._base_headers = dict(headers or {})
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=http.connect_timeout,
+            sock_connect=http.connect_timeout,
+            sock_read=http.read_timeout,
+        )
         self._http = httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(
@@ -35,9 +46,19 @@ class PooledPlatformClient:
             limits=httpx.Limits(
                 max_connections=http.pool_size, max_keepalive_connections=http.pool_size
             ),
-            transport=transport or AiohttpTransport(max_connections=http.pool_size),
+            transport=transport or self._direct,
             follow_redirects=False,
         )
+
+    async def _post_form(
+        self, url: str, form: Mapping[str, str], headers: Mapping[str, str]
+    ) -> FormAnswer:
+        """Post a form; the answer's status and body. Failures are httpx's errors either way."""
+        if self._direct is None:
+            response = await self._http.post(url, data=form, headers=headers)
+            return FormAnswer(response.status_code, response.content)
+        merged = {**self._base_headers, **headers} if self._base_headers else headers
+        return await self._direct.post_form(url, form, merged, self._timeout)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from bot.loyalty.aiohttp_transport import FormAnswer
 from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
 from bot.loyalty.clienttoolbox.wire import (
     BalanceStatement,
@@ -220,7 +221,7 @@ class ClientToolboxClient(PooledPlatformClient):
         attempts = 2 if read_only else 1
         for attempt in range(1, attempts + 1):
             try:
-                response = await self._http.post(self._url, data=form, headers=self._headers())
+                response = await self._post_form(self._url, form, self._headers())
             except httpx.TimeoutException as exc:
                 log.warning("clienttoolbox %s: no answer in time (%s)", call, type(exc).__name__)
                 raise Unavailable(f"{call}: the platform did not answer in time") from exc
@@ -236,7 +237,7 @@ class ClientToolboxClient(PooledPlatformClient):
             break
         return self._read(call, response)
 
-    def _read(self, call: str, response: httpx.Response) -> dict[str, Any] | None:
+    def _read(self, call: str, response: FormAnswer) -> dict[str, Any] | None:
         status = response.status_code
         if status >= 500 or status == 429:
             log.warning("clienttoolbox %s: HTTP %s", call, status)
