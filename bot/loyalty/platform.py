@@ -48,22 +48,23 @@ class TransactionLookup(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ImportTraits:
-    """How ``loyalty-bot import`` sends rows to this platform."""
+    """How ``loyalty-bot import`` sends rows to this platform. The defaults describe a platform
+    with one batch request per chunk that updates, generates cards and needs no preview."""
 
     member_limits: ChunkLimits
-    member_size: Callable[[MemberImportRow | TransactionImportRow], int] | None
-    """Estimated bytes of one row in a members request (with ``member_limits.bytes``)."""
-    members_several_requests: bool
-    """A members chunk takes more than one request, so a failure may follow changes."""
     transaction_limits: ChunkLimits
-    transaction_lookup: TransactionLookup
-    member_updates: bool
+    member_size: Callable[[MemberImportRow | TransactionImportRow], int] | None = None
+    """Estimated bytes of one row in a members request (with ``member_limits.bytes``)."""
+    members_several_requests: bool = False
+    """A members chunk takes more than one request, so a failure may follow changes."""
+    transaction_lookup: TransactionLookup = TransactionLookup.HISTORY
+    member_updates: bool = True
     """``--on-duplicate update|overwrite`` changes members already in."""
-    generates_cards: bool
+    generates_cards: bool = True
     """``--generate-cards`` gives rows without a card number one."""
-    all_campaigns_by_default: bool
+    all_campaigns_by_default: bool = True
     """No ``--campaigns`` and no ``CAMPAIGN_IDS``: members join every campaign."""
-    member_preview: bool
+    member_preview: bool = False
     """A dry run asks the platform what each member row would do."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.loyalty.clienttoolbox.client import ClientToolboxClient
 from bot.loyalty.clienttoolbox.settings import ClientToolboxSettings
-from bot.loyalty.platform import ChunkLimits, ImportTraits, PlatformEntry, TransactionLookup
+from bot.loyalty.platform import ChunkLimits, ImportTraits, PlatformEntry
 
 DEFAULT_ROWS = 500
 """Rows per batch request when ``--chunk-size`` is not given: the API documents no limit; 500
@@ -19,15 +19,6 @@ ENTRY = PlatformEntry(
     settings_model=ClientToolboxSettings,
     create_client=ClientToolboxClient.from_options,
     sandbox="bot.sandbox.clienttoolbox",
-    imports=ImportTraits(
-        member_limits=LIMITS,
-        member_size=None,
-        members_several_requests=False,
-        transaction_limits=LIMITS,
-        transaction_lookup=TransactionLookup.HISTORY,
-        member_updates=True,
-        generates_cards=True,
-        all_campaigns_by_default=True,
-        member_preview=False,
-    ),
+    # One batch request per chunk (customers_batch, batch_transactions per campaign kind).
+    imports=ImportTraits(member_limits=LIMITS, transaction_limits=LIMITS),
 )
