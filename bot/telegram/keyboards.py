@@ -3,7 +3,9 @@ incoming texts are matched with ``ButtonText`` in every language."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from aiogram.types import (
     InlineKeyboardButton,
@@ -27,7 +29,7 @@ from bot.telegram.callbacks import (
     RetryAction,
     ShowHistory,
 )
-from bot.telegram.i18n import N_, _, language_name
+from bot.telegram.i18n import N_, _, get_i18n, language_name
 
 JOIN_PHONE = N_("📱 Join with my phone")
 JOIN_EMAIL = N_("✉️ Join with email")
@@ -41,11 +43,34 @@ NOTIFICATIONS = N_("🔔 Notifications")
 HELP = N_("❓ Help")
 CANCEL = N_("✖️ Cancel")
 
+Params = ParamSpec("Params")
+Markup = TypeVar("Markup")
+
+
+def per_language(build: Callable[Params, Markup]) -> Callable[Params, Markup]:
+    """A keyboard built once per language and arguments, then shared: aiogram's markups are
+    frozen, and building one (translations, callback data, a model per button) cost about as
+    much as the rest of sending the message. The arguments must be a few hashable values."""
+    built: dict[Hashable, Markup] = {}
+
+    @wraps(build)
+    def keyboard(*args: Params.args, **kwargs: Params.kwargs) -> Markup:
+        i18n = get_i18n()
+        key = (i18n, i18n.current_locale, args, tuple(sorted(kwargs.items())))
+        markup = built.get(key)
+        if markup is None:
+            markup = built[key] = build(*args, **kwargs)
+        return markup
+
+    return keyboard
+
+
 MENU_BUTTONS = (MY_CARD, BALANCE, HISTORY, PROFILE, INVITE, NOTIFICATIONS, LANGUAGE, HELP)
 """Every reply-keyboard button: texts that are never taken as typed input."""
 ALL_BUTTONS = (*MENU_BUTTONS, JOIN_PHONE, JOIN_EMAIL)
 
 
+@per_language
 def member_menu() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
@@ -59,6 +84,7 @@ def member_menu() -> ReplyKeyboardMarkup:
     )
 
 
+@per_language
 def join_keyboard(*, email: bool) -> ReplyKeyboardMarkup:
     rows = [[KeyboardButton(text=_(JOIN_PHONE), request_contact=True)]]
     if email:
@@ -70,6 +96,7 @@ def _inline(*rows: Iterable[InlineKeyboardButton]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[list(row) for row in rows if row])
 
 
+@per_language
 def try_again(action: RetryAction) -> InlineKeyboardMarkup:
     button = InlineKeyboardButton(
         text=_("🔄 Try again"), callback_data=Retry(action=action).pack()
@@ -77,6 +104,7 @@ def try_again(action: RetryAction) -> InlineKeyboardMarkup:
     return _inline([button])
 
 
+@per_language
 def balance_actions() -> InlineKeyboardMarkup:
     return _inline(
         [
@@ -96,6 +124,7 @@ def history_pager(page: int, *, has_previous: bool, has_next: bool) -> InlineKey
     return _inline(row) if row else None
 
 
+@per_language
 def profile_actions() -> InlineKeyboardMarkup:
     def edit(text: str, field: ProfileField) -> InlineKeyboardButton:
         return InlineKeyboardButton(text=text, callback_data=ProfileEdit(field=field).pack())
@@ -124,6 +153,7 @@ def language_choice(languages: Iterable[str], current: str) -> InlineKeyboardMar
     )
 
 
+@per_language
 def forget_confirmation() -> InlineKeyboardMarkup:
     return _inline(
         [
@@ -137,12 +167,14 @@ def forget_confirmation() -> InlineKeyboardMarkup:
     )
 
 
+@per_language
 def resend_code() -> InlineKeyboardMarkup:
     return _inline(
         [InlineKeyboardButton(text=_("Send a new code"), callback_data=ResendCode().pack())]
     )
 
 
+@per_language
 def notification_switches(*, balance: bool, broadcasts: bool) -> InlineKeyboardMarkup:
     """One button per switch, each turning it the other way."""
     return _inline(
@@ -165,5 +197,6 @@ def notification_switches(*, balance: bool, broadcasts: bool) -> InlineKeyboardM
     )
 
 
+@per_language
 def cancel_inline() -> InlineKeyboardMarkup:
     return _inline([InlineKeyboardButton(text=_(CANCEL), callback_data=CancelFlow().pack())])
