@@ -9,8 +9,9 @@ import PIL.Image
 import zxingcpp
 
 from bot.config import Settings
+from bot.importing.validation import MemberRows
 from bot.loyalty.clienttoolbox import ClientToolboxClient
-from bot.loyalty.models import NewMember
+from bot.loyalty.models import ImportOutcome, MemberImportRow, NewMember
 from bot.sandbox.clienttoolbox import demo
 from tests.telegram.chat import TelegramUser
 from tests.telegram.conftest import MovableClock, start_bot, stop_bot
@@ -135,3 +136,20 @@ async def test_a_verified_contact_joins_with_a_possible_but_invalid_number(
     member = await ct_backend.find_member_by_phone("+15555550101")
     assert member is not None and member.first_name == "Jane"
     assert member.phone == "+15555550101"
+
+
+async def test_a_member_imported_with_a_typed_number_is_found_by_the_shared_contact(
+    jane: TelegramUser, ct_backend: ClientToolboxClient
+) -> None:
+    # The import file writes the number nationally ("(202) 555-0143"), Telegram sends the
+    # contact as "12025550143": one rule makes both +12025550143, so the chat finds the member.
+    columns = {"code": 0, "first_name": 1, "phone": 2}
+    row = MemberRows(columns, width=3, region="US").read(
+        2, ["7300000000000001", "Imported Jane", "(202) 555-0143"]
+    )
+    assert isinstance(row, MemberImportRow) and row.phone == E164
+    [result] = await ct_backend.import_members([row], campaign_ids=())
+    assert result.outcome is ImportOutcome.CREATED
+    [card] = await jane.share_contact(PHONE)
+    assert "We found your card" in card.text
+    assert "Imported Jane" in card.text
