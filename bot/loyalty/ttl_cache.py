@@ -22,6 +22,13 @@ class TtlCache(Generic[Value]):
         self._entries: dict[Hashable, tuple[float, Value]] = {}
         self._loading: dict[Hashable, asyncio.Future[Value]] = {}
 
+    def fresh(self, key: Hashable) -> Value | None:
+        """The value kept for ``key`` while it lives, else ``None``; never loads."""
+        entry = self._entries.get(key) if self._ttl > 0 else None
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        return None
+
     async def get(self, key: Hashable, load: Callable[[], Awaitable[Value]]) -> Value:
         if self._ttl <= 0:
             return await load()

@@ -156,3 +156,21 @@ async def test_a_failed_fetch_is_not_kept() -> None:
         await cache.get("campaign 1", load)
     assert await cache.get("campaign 1", load) == ["Free coffee"]
     assert await cache.get("campaign 1", load) == ["Free coffee"]  # kept now
+
+
+async def test_a_fresh_look_never_loads_and_ends_with_the_lifetime() -> None:
+    clock = Clock()
+    cache: TtlCache[list[str]] = TtlCache(60, clock=clock)
+    assert cache.fresh("campaign 1") is None
+
+    async def load() -> list[str]:
+        return ["Free coffee"]
+
+    await cache.get("campaign 1", load)
+    assert cache.fresh("campaign 1") == ["Free coffee"]
+    assert cache.fresh("campaign 2") is None
+    clock.now += 61
+    assert cache.fresh("campaign 1") is None
+    off: TtlCache[list[str]] = TtlCache(0, clock=clock)
+    await off.get("campaign 1", load)
+    assert off.fresh("campaign 1") is None

@@ -645,6 +645,11 @@ class ClientToolboxApi(PooledPlatformClient):
             )
         )
 
+    def kept_campaign_rewards(self, campaign_id: str) -> list[Reward] | None:
+        """The campaign's reward list if one is kept and fresh, without a request."""
+        kept = self._reward_lists.fresh(campaign_id)
+        return None if kept is None else list(kept)
+
     async def _fetch_campaign_rewards(self, campaign_id: str) -> list[Reward]:
         answer = await self._fetch(
             CampaignRewardList, "campaign_rewards", {"campaign_id": campaign_id}, read_only=True

@@ -262,16 +262,19 @@ class ClientToolboxClient(ClientToolboxApi):
     async def _balances_of(self, profile: CustomerProfile) -> list[CampaignBalance]:
         standings = [standing for standing in profile.campaigns if standing.kind is not None]
         with_rewards = (CampaignKind.POINTS, CampaignKind.EVENTS)
-        reward_lists = await asyncio.gather(
-            *(
-                self.campaign_rewards(standing.id)
-                for standing in standings
-                if standing.kind in with_rewards
-            )
-        )
-        lists = iter(reward_lists)
+        wanted = [standing.id for standing in standings if standing.kind in with_rewards]
+        # Kept lists are taken as they are; only the others cost a task and a request.
+        lists = {
+            campaign: kept
+            for campaign in wanted
+            if (kept := self.kept_campaign_rewards(campaign)) is not None
+        }
+        missing = [campaign for campaign in wanted if campaign not in lists]
+        if missing:
+            fetched = await asyncio.gather(*(self.campaign_rewards(c) for c in missing))
+            lists.update(zip(missing, fetched, strict=True))
         return [
-            standing.to_balance(next(lists) if standing.kind in with_rewards else None)
+            standing.to_balance(lists[standing.id] if standing.kind in with_rewards else None)
             for standing in standings
         ]
 
