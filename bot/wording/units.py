@@ -39,14 +39,22 @@ def _formatted(code: str, value: str) -> str:
 
 
 def money(value: Money, code: str) -> str:
+    return _money(code, str(value.amount), value.currency, value.glyph)
+
+
+@functools.lru_cache(maxsize=4096)
+def _money(code: str, text: str, currency: str, glyph: str) -> str:
+    """Babel's amount of money in this language, kept as numbers are (``str`` of a
+    ``Decimal`` gives it back exactly, exponent included)."""
     locale = parsed_locale(code)
-    if len(value.currency) == 3 and value.currency.isalpha():
+    value = Decimal(text)
+    if len(currency) == 3 and currency.isalpha():
         try:
-            return format_currency(value.amount, value.currency.upper(), locale=locale)
+            return format_currency(value, currency.upper(), locale=locale)
         except (UnknownCurrencyError, UnknownLocaleError):
             pass
-    amount = format_decimal(value.amount, format="#,##0.00", locale=locale)
-    return f"{value.glyph}{amount}" if value.glyph else f"{amount} {value.currency}".strip()
+    amount = format_decimal(value, format="#,##0.00", locale=locale)
+    return f"{glyph}{amount}" if glyph else f"{amount} {currency}".strip()
 
 
 def whole(value: Decimal | int) -> int:
