@@ -27,13 +27,12 @@ from aiogram.types import (
     User,
 )
 
+from bot.devtools.telegram_standin import records
 from bot.devtools.telegram_standin.errors import BotApiError, bad_request, too_many_requests
 from bot.devtools.telegram_standin.formatting import FormattedText, with_detected_entities
 from bot.devtools.telegram_standin.keyboards import ReplyMarkup
 from bot.devtools.telegram_standin.photos import PhotoStore, StoredPhoto
 from bot.devtools.telegram_standin.records import (
-    DEMO_USERS,
-    SOMEONE_ELSE,
     ApiCall,
     CallbackAnswer,
     ChatMessage,
@@ -87,7 +86,7 @@ class TelegramStandIn:
         *,
         bot_username: str = "great_widgets_bot",
         bot_first_name: str = "Great Widgets Rewards",
-        users: Iterable[DemoUser] = DEMO_USERS,
+        users: Iterable[DemoUser] = records.DEMO_USERS,
     ) -> None:
         bot_id, _, _ = token.partition(":")
         self.token = token
@@ -304,7 +303,7 @@ class TelegramStandIn:
 
         Telegram clients send the phone without the leading ``+``.
         """
-        person = self.user(user_id) if own else SOMEONE_ELSE
+        person = self.user(user_id) if own else records.SOMEONE_ELSE
         contact: dict[str, Any] = {
             "phone_number": person.phone.removeprefix("+"),
             "first_name": person.first_name,
