@@ -75,12 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(settings)
     if args.command == "run":
+        from bot import event_loop
         from bot.app import StartupError, run
         from bot.storage.database import SchemaError
 
         try:
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(run(settings))
+                event_loop.run(run(settings))
         except (StartupError, SchemaError) as exc:
             print(exc, file=sys.stderr)
             return 1
