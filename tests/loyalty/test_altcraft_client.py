@@ -271,6 +271,9 @@ async def test_a_whole_member_journey(client: AltcraftClient) -> None:
 
     for found in (
         await backend.find_member_by_phone("+15555550177"),
+        # The one phone rule: a national or 00 form is read as the same E.164.
+        await backend.find_member_by_phone("(555) 555-0177"),
+        await backend.find_member_by_phone("001 555 555 0177"),
         await backend.find_member_by_email("EVE@example.com"),
         await backend.find_member_by_card(member.card_number),
         await backend.get_member("M-0001"),

@@ -74,9 +74,11 @@ class AltcraftApi(PooledPlatformClient):
         card: CardFormat = CardFormat(),  # noqa: B008 - frozen model, safe as a default
         transport: httpx.AsyncBaseTransport | None = None,
         token_in_header: bool = False,
+        region: str = "US",
     ) -> None:
         self._settings = settings
         self._card = card
+        self._region = region
         self._token = settings.token.get_secret_value() if settings.token is not None else ""
         self._token_in_header = token_in_header
         self._format = settings.body_format

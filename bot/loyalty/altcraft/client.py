@@ -65,6 +65,7 @@ from bot.loyalty.models import (
     TransactionImportRow,
 )
 from bot.loyalty.options import ClientOptions
+from bot.loyalty.phones import phone_key
 
 __all__ = [
     "CODE_FIELD",
@@ -102,7 +103,9 @@ class AltcraftClient(AltcraftApi):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> AltcraftClient:
         """The registry's factory: its own settings plus the options every client takes."""
-        return cls(settings, options.http, card=options.card, transport=transport)
+        return cls(
+            settings, options.http, card=options.card, transport=transport, region=options.region
+        )
 
     @property
     def campaign_id(self) -> str:
@@ -178,7 +181,8 @@ class AltcraftClient(AltcraftApi):
         )
 
     async def find_member_by_phone(self, phone: str) -> Member | None:
-        return await self._member_by([ProfileRef.phone(phone)])
+        # Profiles keep the E.164 the bot stored; a number written otherwise is read first.
+        return await self._member_by([ProfileRef.phone(phone_key(phone, self._region) or phone)])
 
     async def find_member_by_email(self, email: str) -> Member | None:
         return await self._member_by([ProfileRef.email(email.strip())])
