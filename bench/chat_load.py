@@ -482,6 +482,9 @@ async def run_bot_scenario(
     telegram = BotApiStandIn()
     async with serve(telegram.app()) as telegram_url:
         environment = bot_environment(folder, telegram_url, sandbox_url)
+        if args.profile and args.sampler == "cpu":
+            environment["PYTHONPATH"] = f"{SAMPLER}{os.pathsep}{environment['PYTHONPATH']}"
+            environment["CPU_SAMPLES"] = str(STACKS)
         if redis_url:
             environment["REDIS_URL"] = redis_url
         log = folder / "bot.log"
@@ -494,11 +497,11 @@ async def run_bot_scenario(
             await asyncio.gather(*(balance_taps(3, starts("⭐"))(u) for u in warm))
             results = [await measure("join by contact", users, bot, join, 2, platform)]
             taps = balance_taps(args.taps, starts("⭐"))
-            with spy(bot, args.profile == "balance"):
+            with profiled(bot, args, "balance"):
                 results.append(await measure("balance tap", users, bot, taps, args.taps, platform))
             paced = paced_taps(args.taps, args.pace, starts("⭐"))
             title = f"balance, 1 per {args.pace:g} s"
-            with spy(bot, args.profile == "paced"):
+            with profiled(bot, args, "paced"):
                 results.append(await measure(title, users, bot, paced, args.taps, platform))
             results += [
                 await measure("my card", users, bot, card, 1, platform),
@@ -523,14 +526,46 @@ def report_log_problems(log: Path) -> None:
         print(f"bot log: {len(problems)} warnings or errors, first: {problems[:3]}")
 
 
+STACKS = ROOT / "artifacts" / "chat_load.stacks"
+SAMPLER = ROOT / "bench" / "cpu_sampler"
+
+
 @contextlib.contextmanager
-def spy(process: Process, wanted: bool) -> Iterator[None]:
-    """py-spy sampling the bot for the block (``--profile ACTION``), when ``wanted``: collapsed
-    stacks in ``artifacts/chat_load.stacks``."""
-    if not wanted:
+def profiled(process: Process, args: argparse.Namespace, action: str) -> Iterator[None]:
+    """The bot sampled during the block when ``--profile`` names ``action``: collapsed stacks
+    in ``artifacts/chat_load.stacks`` (read them with ``bench/stacks.py``)."""
+    if args.profile != action:
         yield
-        return
-    output = ROOT / "artifacts" / "chat_load.stacks"
+    elif args.sampler == "py-spy":
+        with spy(process):
+            yield
+    else:
+        with cpu_samples(process):
+            yield
+
+
+@contextlib.contextmanager
+def cpu_samples(process: Process) -> Iterator[None]:
+    """``bench/cpu_sampler``, loaded into the bot at start: samples by CPU time."""
+    STACKS.parent.mkdir(exist_ok=True)
+    STACKS.unlink(missing_ok=True)
+    process.popen.send_signal(signal.SIGUSR1)
+    try:
+        yield
+    finally:
+        process.popen.send_signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 10
+        while not STACKS.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        times = STACKS.with_name(STACKS.name + ".times")
+        if times.exists():
+            print(f"profiled: {times.read_text().strip()} s of CPU; stacks in {STACKS}")
+
+
+@contextlib.contextmanager
+def spy(process: Process) -> Iterator[None]:
+    """py-spy sampling the bot by wall-clock time for the block."""
+    output = STACKS
     output.parent.mkdir(exist_ok=True)
     pid = str(process.popen.pid)
     command = ["py-spy", "record", "-p", pid, "-o", str(output), "-f", "raw", "-r", "250"]
@@ -649,7 +684,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile",
         choices=["balance", "paced"],
-        help="py-spy the bot during these balance taps (needs py-spy)",
+        help="sample the bot during these balance taps (stacks: bench/stacks.py reads them)",
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=["cpu", "py-spy"],
+        default="cpu",
+        help="cpu: by the bot's CPU time (bench/cpu_sampler); py-spy: by wall-clock time",
     )
     arguments = parser.parse_args()
     if arguments.redis and not shutil.which("redis-server"):
