@@ -11,7 +11,9 @@ bot waits for a core count as if it were working where it was preempted. On the 
 of the README, py-spy put 17-23% of the event loop's samples in ``socket.send`` while the bot's
 system time was 3% of its CPU; this sampler puts samples only where CPU time is spent.
 (Python runs the handler between bytecodes, so time in C is charged to the Python line that
-called it.)
+called it; and the timer counts the whole process's CPU, so what another thread uses, such as
+aiosqlite's, is charged to wherever the main thread is at that moment, often the event loop's
+own ``run``.)
 """
 
 from __future__ import annotations
