@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,3 +75,13 @@ def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "state" / "loyalty-bot.db")
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.create_database()
+
+
+def bot_database(request: pytest.FixtureRequest, default: Path) -> Path | str:
+    """A test's bot database: the SQLite file ``default``, or a fresh PostgreSQL database when
+    ``BOT_TEST_DATABASE=postgresql`` (to run a whole suite, chat or kiosk or import, on
+    PostgreSQL: ``BOT_TEST_DATABASE=postgresql python -m pytest tests/telegram``)."""
+    if os.environ.get("BOT_TEST_DATABASE") == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return server.create_database()
+    return default

@@ -28,6 +28,7 @@ from bot.sandbox.clienttoolbox import demo as ct_demo
 from bot.sandbox.runner import serve
 from bot.storage.database import Database, open_database
 from bot.storage.imports import ImportCheckpoints
+from tests.conftest import bot_database
 
 FAST = HttpSettings(connect_timeout=5, read_timeout=30)
 
@@ -91,8 +92,8 @@ async def altcraft_client(altcraft_url: str) -> AsyncIterator[AltcraftClient]:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await open_database(tmp_path / "bot" / "loyalty-bot.db")
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    db = await open_database(bot_database(request, tmp_path / "bot" / "loyalty-bot.db"))
     yield db
     await db.close()
 

@@ -35,7 +35,7 @@ from bot.services.signup_links import SignupLinks
 from bot.storage.database import Database, open_database
 from bot.storage.kiosks import Kiosks
 from bot.storage.links import LinkRepository
-from tests.conftest import ct_settings
+from tests.conftest import bot_database, ct_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 STAFF_PIN = "2468"
@@ -98,8 +98,8 @@ async def ct_backend(ct_sandbox_url: str) -> AsyncIterator[ClientToolboxClient]:
 
 
 @in_module_loop
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await open_database(tmp_path / "loyalty-bot.db")
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    db = await open_database(bot_database(request, tmp_path / "loyalty-bot.db"))
     try:
         yield db
     finally:

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.loyalty.base import LoyaltyBackend
 from bot.storage.database import Database, open_database
 from bot.telegram.dispatcher import build_bot, build_dispatcher
+from tests.conftest import bot_database
 from tests.telegram.chat import TelegramUser
 from tests.telegram.fake_telegram import FakeTelegram
 
@@ -88,7 +89,7 @@ def settings() -> Settings:
 
 
 async def start_bot(
-    settings: Settings, backend: LoyaltyBackend, db_path: Path, clock: MovableClock
+    settings: Settings, backend: LoyaltyBackend, db_path: Path | str, clock: MovableClock
 ) -> BotUnderTest:
     db = await open_database(db_path)
     telegram = FakeTelegram()
@@ -104,9 +105,15 @@ async def stop_bot(running: BotUnderTest) -> None:
 
 @pytest.fixture
 async def app(
-    settings: Settings, ct_backend: LoyaltyBackend, tmp_path: Path, clock: MovableClock
+    settings: Settings,
+    ct_backend: LoyaltyBackend,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    clock: MovableClock,
 ) -> AsyncIterator[BotUnderTest]:
-    running = await start_bot(settings, ct_backend, tmp_path / "bot.db", clock)
+    running = await start_bot(
+        settings, ct_backend, bot_database(request, tmp_path / "bot.db"), clock
+    )
     try:
         yield running
     finally:
