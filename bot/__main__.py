@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.telegram.broadcast_cli import add_broadcast_parser
 
     add_broadcast_parser(commands)
+    from bot.db_cli import add_db_parser
+
+    add_db_parser(commands)
     return parser
 
 
@@ -110,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.telegram.broadcast_cli import run_broadcast_command
 
         return run_broadcast_command(args, settings)
+    if args.command == "db":
+        from bot.db_cli import run_db_command
+
+        return run_db_command(args, settings)
     return 2  # pragma: no cover - argparse refuses unknown commands
 
 

@@ -212,6 +212,36 @@ class PostgresDatabase(Database):
             found.setdefault(row["table_name"], []).append(row["column_name"])
         return found
 
+    async def column_types(self) -> dict[str, dict[str, str]]:
+        """Each table's columns and their PostgreSQL type names (``int8``, ``text`` …), tables
+        in creation order."""
+        rows = await self.fetch_all(
+            "SELECT c.relname AS table_name, a.attname AS column_name, t.typname AS kind "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE n.nspname = current_schema() AND c.relkind = 'r' "
+            "AND c.relname != 'bot_schema' AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY c.oid, a.attnum"
+        )
+        found: dict[str, dict[str, str]] = {}
+        for row in rows:
+            found.setdefault(row["table_name"], {})[row["column_name"]] = row["kind"]
+        return found
+
+    async def advance_identities(self, tx: PostgresTransaction) -> None:
+        """Move every identity column's counter past the largest id in its table (after
+        rows were written with their ids, as a copy does)."""
+        identities = await tx.fetch_all(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND is_identity = 'YES'"
+        )
+        for row in identities:
+            table, column = row["table_name"], row["column_name"]
+            await tx.fetch_one(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                f"coalesce(max({column}), 0) + 1, false) FROM {table}"
+            )
+
     async def close(self) -> None:
         """Wait for the statements in progress, then close the pool. Safe to call twice."""
         if self._closed:
