@@ -1,7 +1,8 @@
-"""Scale-out as product.md describes it: two replicas of the product, each composed as
-``loyalty-bot run`` composes it, behind a round-robin load balancer that Telegram (the
-stand-in) posts webhook updates to; sessions and per-user ordering in a real ``redis-server``,
-the bot's own tables in one SQLite file, the platform one Client Toolbox sandbox."""
+"""Scale-out as product.md describes it: three replicas of the product, each composed as
+``loyalty-bot run`` composes it, each in a working directory of its own (no shared file),
+behind a round-robin load balancer that Telegram (the stand-in) posts webhook updates to;
+sessions, per-user ordering and the kiosk's state in a real ``redis-server``, the bot's own
+tables in a real PostgreSQL (``DATABASE_URL``), the platform one Client Toolbox sandbox."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from redis.asyncio import Redis
 from bot.app import Running, serve_webhook, start_services, start_telegram
 from bot.config import Settings, WebhookSettings
 from bot.devtools.telegram_standin import DEMO_USERS, STANDIN, ChatMessage, create_app
+from bot.devtools.telegram_standin.records import DemoUser
 from bot.devtools.telegram_standin.state import TelegramStandIn
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.sandbox.runner import serve
@@ -30,6 +32,7 @@ from bot.telegram.webhook import SECRET_HEADER
 from tests.conftest import ct_settings
 from tests.e2e.card_scan import scan_card
 from tests.e2e.conftest import assert_no_errors_logged
+from tests.postgres_server import PostgresServer
 
 JANE = DEMO_USERS[0]
 TOKEN = "4242424242:replicas-behind-a-balancer"
@@ -105,7 +108,11 @@ async def replica(settings: Settings) -> AsyncIterator[Replica]:
 
 @pytest.fixture
 async def deployment(
-    tmp_path: Path, ct_sandbox_url: str, redis_url: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    ct_sandbox_url: str,
+    redis_url: str,
+    postgres: PostgresServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> AsyncIterator[Deployment]:
     caplog.set_level(logging.INFO)
     telegram = create_app(TOKEN)
@@ -121,18 +128,23 @@ async def deployment(
             telegram_api_url=AnyHttpUrl(telegram_url),
             webhook=WebhookSettings(url=AnyHttpUrl(f"{balancer_url}/telegram/webhook")),
             redis_url=SecretStr(redis_url),
-            database=tmp_path / "shared" / "loyalty-bot.db",
+            database_url=SecretStr(postgres.create_database()),
             port=0,
         )
         replicas = []
-        for _ in range(2):
-            started = await stack.enter_async_context(replica(settings))
+        for number in range(3):
+            own = settings.model_copy(
+                update={"database": tmp_path / f"host-{number}" / "data" / "loyalty-bot.db"}
+            )
+            started = await stack.enter_async_context(replica(own))
             balancer.replicas.append(started.running.web_url)
             replicas.append(started)
         standin = telegram[STANDIN]
         await standin.wait_for_call("setWebhook", timeout=10)
         yield Deployment(standin, balancer, replicas, redis_url)
     assert_no_errors_logged(caplog)
+    # Each host kept its tables in PostgreSQL and its sessions in Redis: no database file.
+    assert list(tmp_path.glob("host-*/data/*.db")) == []  # noqa: ASYNC240 - after the run
 
 
 def inline_data(message: ChatMessage, text: str) -> str:
@@ -211,3 +223,37 @@ async def wait_for_locks(redis_url: str, *, held: bool) -> None:
         # Redis has no event to wait on here: ask again until the answer is the one wanted.
         while bool(await redis.keys("loyalty-bot:*:lock")) is not held:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def test_a_hundred_joins_at_once_across_three_replicas_make_a_hundred_members(
+    deployment: Deployment, ct_backend: ClientToolboxClient
+) -> None:
+    standin = deployment.standin
+    crowd = [
+        DemoUser(
+            id=880_000 + number,
+            first_name=f"Guest{number}",
+            last_name="",
+            username=f"guest{number}",
+            language_code="en",
+            phone=f"+1202555{number:04d}",
+        )
+        for number in range(100)
+    ]
+    for user in crowd:
+        standin.add_user(user)
+
+    async def join(user: DemoUser) -> ChatMessage:
+        sent = await standin.share_contact(user.id)
+        return await standin.wait_for_message(
+            user.id, lambda m: bool(m.photo), after=sent.message_id, timeout=60
+        )
+
+    cards = await asyncio.gather(*(join(user) for user in crowd))
+
+    assert all(card.photo_bytes for card in cards)  # every user answered with a card
+    members = [await ct_backend.find_member_by_phone(user.phone) for user in crowd]
+    assert all(member is not None for member in members)
+    codes = {member.code for member in members if member is not None}
+    assert len(codes) == 100  # no one joined twice, nobody shares a member
+    assert len(deployment.balancer.hits) == 3  # all three replicas took part
