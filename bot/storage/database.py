@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -333,7 +333,7 @@ async def _open_sqlite(
         # the last commits.
         await connection.execute("PRAGMA synchronous = NORMAL")
         database = SQLiteDatabase(connection, target)
-        await _migrate(database, migrations)
+        await migrate(database, migrations, SQLITE_SCHEMA)
         await database._open_reader(busy_timeout)
     except BaseException:
         await connection.close()
@@ -361,7 +361,26 @@ async def _enable_wal(connection: aiosqlite.Connection, busy_timeout: float) -> 
         delay = min(delay * 2, 0.2)
 
 
-async def _migrate(database: SQLiteDatabase, migrations: Sequence[Migration]) -> None:
+@dataclass(frozen=True, slots=True)
+class SchemaWords:
+    """How an engine keeps its schema version and words a migration's statements."""
+
+    read_version: str
+    write_version: Callable[[int], tuple[str, Params]]
+    statement: Callable[[str], str]
+    errors: tuple[type[BaseException], ...]
+
+
+SQLITE_SCHEMA = SchemaWords(
+    read_version="PRAGMA user_version",
+    write_version=lambda version: (f"PRAGMA user_version = {version}", ()),
+    statement=lambda text: text,
+    errors=(sqlite3.Error,),
+)
+
+
+async def migrate(database: Database, migrations: Sequence[Migration], words: SchemaWords) -> None:
+    """Apply the migrations ``database`` lacks, each in one transaction (all or nothing)."""
     latest = migrations[-1].version if migrations else 0
     found = await database.schema_version()
     if found > latest:
@@ -372,14 +391,13 @@ async def _migrate(database: SQLiteDatabase, migrations: Sequence[Migration]) ->
         try:
             async with database.transaction() as tx:
                 # Re-read under the write lock: another process may have migrated meanwhile.
-                row = await tx.fetch_one("PRAGMA user_version")
-                assert row is not None
+                row = await tx.fetch_one(words.read_version)
                 if int(row[0]) >= migration.version:
                     continue
                 for statement in migration.statements:
-                    await tx.execute(statement)
-                await tx.execute(f"PRAGMA user_version = {migration.version}")
-        except sqlite3.Error as exc:
+                    await tx.execute(words.statement(statement))
+                await tx.execute(*words.write_version(migration.version))
+        except words.errors as exc:
             raise failed_migration(database.path, migration, exc) from exc
 
 

@@ -29,8 +29,8 @@ from bot.storage.database import (
     Database,
     Engine,
     Params,
-    failed_migration,
-    newer_schema,
+    SchemaWords,
+    migrate,
 )
 from bot.storage.migrations import MIGRATIONS, Migration
 
@@ -199,18 +199,7 @@ class PostgresDatabase(Database):
         return int(value or 0)
 
     async def tables(self) -> dict[str, list[str]]:
-        rows = await self.fetch_all(
-            "SELECT c.relname AS table_name, a.attname AS column_name "
-            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "JOIN pg_attribute a ON a.attrelid = c.oid "
-            "WHERE n.nspname = current_schema() AND c.relkind = 'r' "
-            "AND c.relname != 'bot_schema' AND a.attnum > 0 AND NOT a.attisdropped "
-            "ORDER BY c.oid, a.attnum"
-        )
-        found: dict[str, list[str]] = {}
-        for row in rows:
-            found.setdefault(row["table_name"], []).append(row["column_name"])
-        return found
+        return {table: list(columns) for table, columns in (await self.column_types()).items()}
 
     async def column_types(self) -> dict[str, dict[str, str]]:
         """Each table's columns and their PostgreSQL type names (``int8``, ``text`` …), tables
@@ -276,29 +265,18 @@ async def open_postgres(
     return database
 
 
+POSTGRES_SCHEMA = SchemaWords(
+    read_version="SELECT coalesce(max(version), 0) FROM bot_schema",
+    write_version=lambda version: ("INSERT INTO bot_schema (version) VALUES (?)", (version,)),
+    statement=postgres_statement,
+    errors=(TimeoutError, asyncpg.PostgresError),
+)
+
+
 async def _migrate(database: PostgresDatabase, migrations: Sequence[Migration]) -> None:
     async with database.transaction() as tx:
         await tx.execute("CREATE TABLE IF NOT EXISTS bot_schema (version BIGINT PRIMARY KEY)")
-    latest = migrations[-1].version if migrations else 0
-    found = await database.schema_version()
-    if found > latest:
-        raise newer_schema(database.path, found, latest)
-    for migration in migrations:
-        if migration.version <= found:
-            continue
-        try:
-            async with database.transaction() as tx:
-                # Re-read under the write lock: another replica may have migrated meanwhile.
-                row = await tx.fetch_one("SELECT coalesce(max(version), 0) FROM bot_schema")
-                if int(row[0]) >= migration.version:
-                    continue
-                for statement in migration.statements:
-                    await tx.execute(postgres_statement(statement))
-                await tx.execute(
-                    "INSERT INTO bot_schema (version) VALUES (?)", (migration.version,)
-                )
-        except (TimeoutError, asyncpg.PostgresError) as exc:
-            raise failed_migration(database.path, migration, exc) from exc
+    await migrate(database, migrations, POSTGRES_SCHEMA)
 
 
 class PostgresProblem(Exception):
