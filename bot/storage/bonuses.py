@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.storage.database import Database, Transaction
-from bot.storage.links import BonusState
+from bot.storage.links import BonusState, owed_rows, take_owed_rows
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
 
@@ -107,47 +107,29 @@ class OwedBonuses:
         self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
     ) -> list[OwedBonus]:
         """Bonuses in doubt, and sends that never reported back (older than ``stale_before``)."""
-        rows = await self._database.fetch_all(
-            "SELECT * FROM owed_bonuses WHERE (state = ? OR (state = ? AND updated_at < ?)) "
-            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
-            (
-                BonusState.DOUBT.value,
-                BonusState.SENDING.value,
-                to_text(stale_before),
-                member_code,
-                member_code,
-                limit,
-            ),
+        rows = await owed_rows(
+            self._database,
+            "owed_bonuses",
+            stale_before=stale_before,
+            member_code=member_code,
+            limit=limit,
         )
         return [_owed_from_row(row) for row in rows]
 
     async def take_owed_batch(
         self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
     ) -> list[OwedBonus]:
-        """Take up to ``limit`` owed bonuses for one retry each, in one statement: those in
-        doubt, and sends older than ``stale_before`` (their worker died). Two workers never
-        hold one bonus; on PostgreSQL one being taken by another replica is skipped."""
-        rows = await self._database.fetch_all(
-            "UPDATE owed_bonuses SET state = ?, updated_at = ? WHERE key IN ("
-            "SELECT key FROM owed_bonuses WHERE (state = ? OR (state = ? AND updated_at < ?)) "
-            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at "
-            f"LIMIT ?{self._database.skip_locked}) "
-            "AND (state = ? OR (state = ? AND updated_at < ?)) RETURNING *",
-            (
-                BonusState.SENDING.value,
-                to_text(self._clock()),
-                *self._owed_filter(stale_before),
-                member_code,
-                member_code,
-                limit,
-                *self._owed_filter(stale_before),
-            ),
+        """Take up to ``limit`` bonuses to settle, for one retry each (``take_owed_rows``)."""
+        rows = await take_owed_rows(
+            self._database,
+            "owed_bonuses",
+            "key",
+            now=self._clock(),
+            stale_before=stale_before,
+            member_code=member_code,
+            limit=limit,
         )
         return [_owed_from_row(row) for row in rows]
-
-    @staticmethod
-    def _owed_filter(stale_before: dt.datetime) -> tuple[str, str, str]:
-        return (BonusState.DOUBT.value, BonusState.SENDING.value, to_text(stale_before))
 
     async def take_owed(self, bonus: OwedBonus, *, stale_before: dt.datetime) -> OwedBonus | None:
         """Take an owed bonus for one retry; ``None`` if another worker holds it."""

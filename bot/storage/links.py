@@ -18,7 +18,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.storage.database import Database, Transaction
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
@@ -51,6 +51,59 @@ class BonusState(StrEnum):
     CREDITED = "credited"
     FAILED = "failed"
     """The platform refused it; nothing was paid."""
+
+
+_OWED = "(state = ? OR (state = ? AND updated_at < ?))"
+"""A bonus to settle: in doubt, or a send older than the cut-off (its worker died)."""
+
+
+def _owed_params(stale_before: dt.datetime) -> tuple[str, str, str]:
+    return (BonusState.DOUBT.value, BonusState.SENDING.value, to_text(stale_before))
+
+
+async def owed_rows(
+    database: Database,
+    table: str,
+    *,
+    stale_before: dt.datetime,
+    member_code: str | None,
+    limit: int,
+) -> list[Any]:
+    """The rows of ``table`` (``signup_bonuses`` or ``owed_bonuses``) still to settle."""
+    return await database.fetch_all(
+        f"SELECT * FROM {table} WHERE {_OWED} "
+        "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
+        (*_owed_params(stale_before), member_code, member_code, limit),
+    )
+
+
+async def take_owed_rows(
+    database: Database,
+    table: str,
+    key: str,
+    *,
+    now: dt.datetime,
+    stale_before: dt.datetime,
+    member_code: str | None,
+    limit: int,
+) -> list[Any]:
+    """Take up to ``limit`` rows of ``table`` still to settle for one retry each, in one
+    statement, by moving them to ``sending``. Two workers never hold one bonus; on PostgreSQL
+    one being taken by another replica is skipped. ``key``: the table's key columns."""
+    return await database.fetch_all(
+        f"UPDATE {table} SET state = ?, updated_at = ? WHERE ({key}) IN (SELECT {key} "
+        f"FROM {table} WHERE {_OWED} AND (CAST(? AS TEXT) IS NULL OR member_code = ?) "
+        f"ORDER BY updated_at LIMIT ?{database.skip_locked}) AND {_OWED} RETURNING *",
+        (
+            BonusState.SENDING.value,
+            to_text(now),
+            *_owed_params(stale_before),
+            member_code,
+            member_code,
+            limit,
+            *_owed_params(stale_before),
+        ),
+    )
 
 
 def token_digest(token: str) -> str:
@@ -491,48 +544,29 @@ class LinkRepository:
         self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
     ) -> list[BonusDue]:
         """Bonuses in doubt, and sends that never reported back (older than ``stale_before``)."""
-        rows = await self._database.fetch_all(
-            "SELECT * FROM signup_bonuses WHERE (state = ? OR (state = ? AND updated_at < ?)) "
-            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
-            (
-                BonusState.DOUBT.value,
-                BonusState.SENDING.value,
-                to_text(stale_before),
-                member_code,
-                member_code,
-                limit,
-            ),
+        rows = await owed_rows(
+            self._database,
+            "signup_bonuses",
+            stale_before=stale_before,
+            member_code=member_code,
+            limit=limit,
         )
         return [_bonus_from_row(row) for row in rows]
 
     async def take_owed_batch(
         self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
     ) -> list[BonusDue]:
-        """Take up to ``limit`` owed bonuses for one retry each, in one statement: those in
-        doubt, and sends older than ``stale_before`` (their worker died). Two workers never
-        hold one bonus; on PostgreSQL one being taken by another replica is skipped."""
-        rows = await self._database.fetch_all(
-            "UPDATE signup_bonuses SET state = ?, updated_at = ? "
-            "WHERE (member_code, campaign_id) IN (SELECT member_code, campaign_id "
-            "FROM signup_bonuses WHERE (state = ? OR (state = ? AND updated_at < ?)) "
-            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at "
-            f"LIMIT ?{self._database.skip_locked}) "
-            "AND (state = ? OR (state = ? AND updated_at < ?)) RETURNING *",
-            (
-                BonusState.SENDING.value,
-                to_text(self._clock()),
-                *self._owed_filter(stale_before),
-                member_code,
-                member_code,
-                limit,
-                *self._owed_filter(stale_before),
-            ),
+        """Take up to ``limit`` bonuses to settle, for one retry each (``take_owed_rows``)."""
+        rows = await take_owed_rows(
+            self._database,
+            "signup_bonuses",
+            "member_code, campaign_id",
+            now=self._clock(),
+            stale_before=stale_before,
+            member_code=member_code,
+            limit=limit,
         )
         return [_bonus_from_row(row) for row in rows]
-
-    @staticmethod
-    def _owed_filter(stale_before: dt.datetime) -> tuple[str, str, str]:
-        return (BonusState.DOUBT.value, BonusState.SENDING.value, to_text(stale_before))
 
     async def take_owed(self, bonus: BonusDue, *, stale_before: dt.datetime) -> BonusDue | None:
         """Take an owed bonus for one retry; ``None`` if another worker holds it.
