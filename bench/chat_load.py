@@ -1,6 +1,7 @@
 """A crowd in the chat: the real ``loyalty-bot run`` process against a bare aiogram echo bot.
 
-Run: ``python bench/chat_load.py [--users 40] [--taps 10] [--latency 0.0] [--redis]``
+Run: ``python bench/chat_load.py [--users 40] [--taps 10] [--latency 0.0] [--redis]
+[--postgres 1 --postgres 3]``
 
 Three processes besides this one: the Client Toolbox sandbox (``loyalty-bot sandbox``, with
 ``--latency`` seconds added to every answer as a hosted platform's round trip adds them), the
@@ -16,6 +17,14 @@ one per ``--pace`` seconds per user (the latency a member sees on a busy day), "
 process's CPU per update and its RSS, and the platform sandbox's CPU per update; the floor
 answers the same balance taps, both ways. ``--memory`` then reports the RSS of a bot that
 holds 10,000 member links and 1,000 users in the middle of a conversation.
+
+``--postgres N`` (given once per count, e.g. ``--postgres 1 --postgres 3``) also runs N
+``loyalty-bot run`` replicas, each in a working directory of its own, with ``DATABASE_URL`` on a
+throw-away PostgreSQL (and ``REDIS_URL`` on a throw-away ``redis-server`` when N > 1), in
+webhook mode: the stand-in then POSTs every update, as Telegram does, to a round-robin balancer
+(aiohttp, in this script) in front of the replicas instead of serving ``getUpdates``. Its
+``CPU ms`` is summed over the replicas' processes, ``RSS MB`` too, and ``db ms`` is the CPU of
+PostgreSQL (all its processes) and redis-server per update.
 """
 
 from __future__ import annotations
@@ -37,15 +46,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.sandbox.clienttoolbox import demo  # noqa: E402
 from bot.sandbox.runner import serve  # noqa: E402
+from tests.postgres_server import PostgresServer, postgres_server  # noqa: E402
 from tests.redis_server import free_port, redis_server  # noqa: E402
 
 TOKEN = "4242424242:chat-load-benchmark"
@@ -76,9 +86,13 @@ class Chat:
 
 
 class BotApiStandIn:
-    """Just enough of the Bot API for a polling aiogram bot: updates in, messages out."""
+    """Just enough of the Bot API for an aiogram bot: updates in, messages out.
 
-    def __init__(self) -> None:
+    By default updates wait for ``getUpdates`` (long polling). With ``webhook=True`` they are
+    POSTed, as Telegram does, to the URL the bot gave ``setWebhook`` (with its secret token),
+    up to its ``max_connections`` at once, again until answered 200."""
+
+    def __init__(self, webhook: bool = False) -> None:
         self.pending: list[dict[str, Any]] = []
         self.arrived = asyncio.Event()
         self.chats: dict[int, Chat] = {}
@@ -86,6 +100,14 @@ class BotApiStandIn:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._closing = False
+        self.webhook = webhook
+        self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhooks_set = 0
+        self.redeliveries = 0
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(40)
+        self._session: ClientSession | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=32 * 1024 * 1024)
@@ -94,6 +116,11 @@ class BotApiStandIn:
         async def release(app: web.Application) -> None:
             self._closing = True
             self.arrived.set()
+            for task in self._deliveries:
+                task.cancel()
+            await asyncio.gather(*self._deliveries, return_exceptions=True)
+            if self._session is not None:
+                await self._session.close()
 
         app.on_shutdown.append(release)
         return app
@@ -103,8 +130,36 @@ class BotApiStandIn:
 
     def push(self, update: dict[str, Any]) -> None:
         update["update_id"] = next(self._update_ids)
+        if self.webhook:
+            task = asyncio.create_task(self._deliver(update))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+            return
         self.pending.append(update)
         self.arrived.set()
+
+    async def _deliver(self, update: dict[str, Any]) -> None:
+        """POST the update to the webhook until it is answered 200, as Telegram does."""
+        if self._session is None:
+            self._session = ClientSession(
+                connector=TCPConnector(limit=0), timeout=ClientTimeout(total=ANSWER_SECONDS)
+            )
+        body = json.dumps(update)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Telegram-Bot-Api-Secret-Token": self.webhook_secret,
+        }
+        while not self._closing:
+            async with self._slots:
+                with contextlib.suppress(ClientError, TimeoutError):
+                    async with self._session.post(
+                        self.webhook_url, data=body, headers=headers
+                    ) as answer:
+                        await answer.read()
+                        if answer.status == 200:
+                            return
+            self.redeliveries += 1
+            await asyncio.sleep(0.1)
 
     async def _call(self, request: web.Request) -> web.Response:
         self.calls += 1
@@ -120,7 +175,24 @@ class BotApiStandIn:
         return BOT_USER
 
     async def _getwebhookinfo(self, fields: dict[str, Any]) -> Any:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        return {
+            "url": self.webhook_url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.pending),
+        }
+
+    async def _setwebhook(self, fields: dict[str, Any]) -> Any:
+        self.webhook_url = str(fields["url"])
+        self.webhook_secret = str(fields.get("secret_token") or "")
+        connections = int(fields.get("max_connections") or 40)
+        if self.webhooks_set == 0:
+            self._slots = asyncio.Semaphore(connections)
+        self.webhooks_set += 1
+        return True
+
+    async def _deletewebhook(self, fields: dict[str, Any]) -> Any:
+        self.webhook_url = ""
+        return True
 
     async def _getupdates(self, fields: dict[str, Any]) -> Any:
         offset = int(fields.get("offset") or 0)
@@ -286,6 +358,78 @@ class Process:
         self._log.close()
 
 
+class Meter(Protocol):
+    def cpu_seconds(self) -> float: ...
+
+    def rss_mb(self) -> float: ...
+
+
+class Replicas:
+    """Several bot processes measured as one: CPU time and RSS summed."""
+
+    def __init__(self, processes: list[Process]) -> None:
+        self.processes = processes
+
+    @property
+    def popen(self) -> subprocess.Popen[bytes]:
+        """The first replica (the one ``--profile`` samples)."""
+        return self.processes[0].popen
+
+    def cpu_seconds(self) -> float:
+        return sum(process.cpu_seconds() for process in self.processes)
+
+    def rss_mb(self) -> float:
+        return sum(process.rss_mb() for process in self.processes)
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+class ServerCpu:
+    """The CPU time of servers that fork (PostgreSQL's backends): each root process's own and
+    its reaped children's, plus its live children's."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+
+    def cpu_seconds(self) -> float:
+        ticks = 0
+        roots = set(self.pids)
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = _stat(int(entry.name))
+            except (OSError, IndexError):
+                continue  # it ended meanwhile
+            pid, parent = int(entry.name), int(fields[1])
+            if pid in roots:
+                ticks += sum(int(value) for value in fields[11:15])
+            elif parent in roots:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        return 0.0
+
+
+def postmaster_pid(server: PostgresServer) -> int:
+    data = server.psql("SHOW data_directory").strip()
+    return int((Path(data) / "postmaster.pid").read_text().split()[0])
+
+
+async def redis_pid(url: str) -> int:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        info = await client.info("server")
+        return int(info["process_id"])
+    finally:
+        await client.aclose()
+
+
 @dataclass
 class Result:
     action: str
@@ -294,6 +438,7 @@ class Result:
     cpu_ms_per_update: float
     rss_mb: float
     platform_ms_per_update: float = 0.0
+    database_ms_per_update: float | None = None
 
     def row(self, floor: Result | None) -> str:
         ordered = sorted(self.latencies)
@@ -308,10 +453,12 @@ class Result:
             cpu = self.cpu_ms_per_update / floor.cpu_ms_per_update
             ratios = f" {speed:>7.2f}x {cpu:>6.1f}x"
         p50 = statistics.median(ordered) * 1000
+        database = self.database_ms_per_update
+        db = f"{database:>6.2f}" if database is not None else f"{'-':>6}"
         return (
             f"{self.action:<22} {len(ordered):>6} {rate:>9.1f} {p50:>7.0f}"
             f" {pct(0.95):>7.0f} {pct(0.99):>7.0f} {self.cpu_ms_per_update:>7.2f}"
-            f" {self.rss_mb:>7.1f} {self.platform_ms_per_update:>8.2f}{ratios}"
+            f" {self.rss_mb:>7.1f} {self.platform_ms_per_update:>8.2f} {db}{ratios}"
         )
 
 
@@ -321,13 +468,15 @@ Step = Callable[[User], Awaitable[list[float]]]
 async def measure(
     action: str,
     users: list[User],
-    process: Process,
+    process: Meter,
     step: Step,
     updates_per_step: int,
     platform: Process | None = None,
+    database: Meter | None = None,
 ) -> Result:
     cpu = process.cpu_seconds()
     platform_cpu = platform.cpu_seconds() if platform else 0.0
+    database_cpu = database.cpu_seconds() if database else 0.0
     started = time.monotonic()
     latencies = [lat for batch in await asyncio.gather(*(step(u) for u in users)) for lat in batch]
     seconds = time.monotonic() - started
@@ -341,6 +490,7 @@ async def measure(
         used * 1000 / updates,
         process.rss_mb(),
         platform_used * 1000 / updates,
+        (database.cpu_seconds() - database_cpu) * 1000 / updates if database else None,
     )
 
 
@@ -397,7 +547,8 @@ def bot_environment(folder: Path, telegram_url: str, sandbox_url: str) -> dict[s
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("CLIENTTOOLBOX", "ALTCRAFT", "SMTP", "WEBHOOK", "KIOSK"))
-        and key not in ("BOT_TOKEN", "PLATFORM", "REDIS_URL", "DATABASE", "LOG_LEVEL")
+        and key
+        not in ("BOT_TOKEN", "PLATFORM", "REDIS_URL", "DATABASE", "DATABASE_URL", "LOG_LEVEL")
     }
     environment |= {
         "PYTHONPATH": str(ROOT),
@@ -491,29 +642,150 @@ async def run_bot_scenario(
         bot = Process([sys.executable, "-m", "bot", "run"], folder, environment, log)
         try:
             await wait_until_polling(telegram, bot, log)
-            users = [User(telegram, 100_000 + n) for n in range(args.users)]
-            warm = [User(telegram, 900_000 + n) for n in range(4)]
-            await asyncio.gather(*(join(u) for u in warm))
-            await asyncio.gather(*(balance_taps(3, starts("⭐"))(u) for u in warm))
-            results = [await measure("join by contact", users, bot, join, 2, platform)]
-            taps = balance_taps(args.taps, starts("⭐"))
-            with profiled(bot, args, "balance"):
-                results.append(await measure("balance tap", users, bot, taps, args.taps, platform))
-            paced = paced_taps(args.taps, args.pace, starts("⭐"))
-            title = f"balance, 1 per {args.pace:g} s"
-            with profiled(bot, args, "paced"):
-                results.append(await measure(title, users, bot, paced, args.taps, platform))
-            results += [
-                await measure("my card", users, bot, card, 1, platform),
-                await measure("history", users, bot, history, 1, platform),
-                await measure("profile edit (3 steps)", users, bot, profile_edit, 3, platform),
-            ]
+            results = await chat_actions(telegram, bot, args, platform)
             if args.memory:
                 results.append(await memory_scenario(telegram, bot))
             return results
         finally:
             bot.stop()
             report_log_problems(log)
+
+
+async def chat_actions(
+    telegram: BotApiStandIn,
+    bot: Process | Replicas,
+    args: argparse.Namespace,
+    platform: Process,
+    database: Meter | None = None,
+) -> list[Result]:
+    """Warm up, then every action by ``args.users`` users at once, measured."""
+
+    async def timed(action: str, step: Step, updates_per_step: int) -> Result:
+        return await measure(action, users, bot, step, updates_per_step, platform, database)
+
+    users = [User(telegram, 100_000 + n) for n in range(args.users)]
+    warm = [User(telegram, 900_000 + n) for n in range(4)]
+    await asyncio.gather(*(join(u) for u in warm))
+    await asyncio.gather(*(balance_taps(3, starts("⭐"))(u) for u in warm))
+    results = [await timed("join by contact", join, 2)]
+    with profiled(bot, args, "balance"):
+        taps = balance_taps(args.taps, starts("⭐"))
+        results.append(await timed("balance tap", taps, args.taps))
+    paced = paced_taps(args.taps, args.pace, starts("⭐"))
+    with profiled(bot, args, "paced"):
+        results.append(await timed(f"balance, 1 per {args.pace:g} s", paced, args.taps))
+    results += [
+        await timed("my card", card, 1),
+        await timed("history", history, 1),
+        await timed("profile edit (3 steps)", profile_edit, 3),
+    ]
+    return results
+
+
+class RoundRobin:
+    """The load balancer in front of the replicas: each request to the next one in turn."""
+
+    def __init__(self) -> None:
+        self.replicas: list[str] = []
+        self.hits: dict[str, int] = {}
+        self._turn = 0
+        self._session: ClientSession | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app.router.add_post("/{path:.*}", self._forward)
+        app.cleanup_ctx.append(self._client)
+        return app
+
+    async def _client(self, app: web.Application) -> AsyncIterator[None]:
+        async with ClientSession(connector=TCPConnector(limit=0)) as self._session:
+            yield
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        if not self.replicas or self._session is None:
+            return web.Response(status=502, text="no replica up")
+        replica = self.replicas[self._turn % len(self.replicas)]
+        self._turn += 1
+        self.hits[replica] = self.hits.get(replica, 0) + 1
+        headers = {
+            name: value
+            for name, value in request.headers.items()
+            if name.lower() in ("content-type", "x-telegram-bot-api-secret-token")
+        }
+        try:
+            async with self._session.post(
+                replica + request.path_qs, data=await request.read(), headers=headers
+            ) as answer:
+                body, kind = await answer.read(), answer.content_type
+                return web.Response(status=answer.status, body=body, content_type=kind)
+        except ClientError:
+            return web.Response(status=502, text="replica did not answer")
+
+
+async def run_replicas_scenario(
+    folder: Path,
+    args: argparse.Namespace,
+    count: int,
+    database_url: str,
+    redis_url: str | None,
+    sandbox: tuple[str, Process],
+    database: Meter,
+) -> list[Result]:
+    """``count`` replicas of ``loyalty-bot run`` in webhook mode behind ``RoundRobin``."""
+    sandbox_url, platform = sandbox
+    telegram = BotApiStandIn(webhook=True)
+    balancer = RoundRobin()
+    processes: list[Process] = []
+    logs: list[Path] = []
+    async with serve(telegram.app()) as telegram_url, serve(balancer.app()) as balancer_url:
+        try:
+            for number in range(count):
+                own = folder / f"replica-{number}"
+                own.mkdir()
+                environment = bot_environment(own, telegram_url, sandbox_url)
+                environment |= {
+                    "DATABASE_URL": database_url,
+                    "WEBHOOK__URL": f"{balancer_url}/telegram/webhook",
+                }
+                if redis_url:
+                    environment["REDIS_URL"] = redis_url
+                if number == 0 and args.profile and args.sampler == "cpu":
+                    environment["PYTHONPATH"] = f"{SAMPLER}{os.pathsep}{environment['PYTHONPATH']}"
+                    environment["CPU_SAMPLES"] = str(STACKS)
+                logs.append(own / "bot.log")
+                command = [sys.executable, "-m", "bot", "run"]
+                processes.append(Process(command, own, environment, logs[-1]))
+                balancer.replicas.append(f"http://127.0.0.1:{environment['PORT']}")
+                if number == 0:  # the first one migrates the database alone
+                    await wait_until_webhooks(telegram, processes, logs, 1)
+            await wait_until_webhooks(telegram, processes, logs, count)
+            results = await chat_actions(telegram, Replicas(processes), args, platform, database)
+            hits = ", ".join(str(balancer.hits.get(url, 0)) for url in balancer.replicas)
+            print(
+                f"balancer: updates per replica {hits}; "
+                f"{telegram.redeliveries} deliveries repeated (not answered 200)"
+            )
+            return results
+        finally:
+            for process in processes:
+                process.stop()
+            for log in logs:
+                report_log_problems(log)
+
+
+async def wait_until_webhooks(
+    telegram: BotApiStandIn, processes: list[Process], logs: list[Path], count: int
+) -> None:
+    """Wait until ``count`` replicas have set the webhook (each does when it takes updates)."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while telegram.webhooks_set < count:
+        for process, log in zip(processes, logs, strict=True):
+            if process.popen.poll() is not None:
+                raise SystemExit(f"a replica stopped at start (see {log})")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{count - telegram.webhooks_set} replicas did not set the webhook")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # their start-up calls settle
 
 
 def report_log_problems(log: Path) -> None:
@@ -531,7 +803,7 @@ SAMPLER = ROOT / "bench" / "cpu_sampler"
 
 
 @contextlib.contextmanager
-def profiled(process: Process, args: argparse.Namespace, action: str) -> Iterator[None]:
+def profiled(process: Process | Replicas, args: argparse.Namespace, action: str) -> Iterator[None]:
     """The bot sampled during the block when ``--profile`` names ``action``: collapsed stacks
     in ``artifacts/chat_load.stacks`` (read them with ``bench/stacks.py``)."""
     if args.profile != action:
@@ -545,7 +817,7 @@ def profiled(process: Process, args: argparse.Namespace, action: str) -> Iterato
 
 
 @contextlib.contextmanager
-def cpu_samples(process: Process) -> Iterator[None]:
+def cpu_samples(process: Process | Replicas) -> Iterator[None]:
     """``bench/cpu_sampler``, loaded into the bot at start: samples by CPU time."""
     STACKS.parent.mkdir(exist_ok=True)
     STACKS.unlink(missing_ok=True)
@@ -563,7 +835,7 @@ def cpu_samples(process: Process) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def spy(process: Process) -> Iterator[None]:
+def spy(process: Process | Replicas) -> Iterator[None]:
     """py-spy sampling the bot by wall-clock time for the block."""
     output = STACKS
     output.parent.mkdir(exist_ok=True)
@@ -635,7 +907,7 @@ async def run_floor(args: argparse.Namespace, folder: Path) -> list[Result]:
 
 HEADER = (
     f"{'action':<22} {'answers':>6} {'answers/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
-    f" {'CPU ms':>7} {'RSS MB':>7} {'platf ms':>8} {'vs echo':>8} {'CPU x':>7}"
+    f" {'CPU ms':>7} {'RSS MB':>7} {'platf ms':>8} {'db ms':>6} {'vs echo':>8} {'CPU x':>7}"
 )
 
 
@@ -644,7 +916,7 @@ async def main(args: argparse.Namespace) -> None:
         root = Path(tmp)
         floors = await run_floor(args, root)
         floor = floors[0]
-        modes: list[tuple[str, str | None]] = [("SQLite sessions", None)]
+        modes: list[tuple[str, str | None]] = [("SQLite sessions", None)] if args.sqlite else []
         if args.redis:
             modes.append(("REDIS_URL", "redis"))
         print(
@@ -667,6 +939,42 @@ async def main(args: argparse.Namespace) -> None:
             for result in results:
                 print(result.row(floor if result.action == "balance tap" else None))
             print()
+        if args.postgres:
+            await postgres_modes(args, root, floors)
+
+
+async def postgres_modes(args: argparse.Namespace, root: Path, floors: list[Result]) -> None:
+    """Each ``--postgres N``: N replicas on one PostgreSQL (and Redis when N > 1)."""
+    with postgres_server() as server:
+        postmaster = postmaster_pid(server)
+        for count in args.postgres:
+            folder = root / f"postgres-{count}"
+            folder.mkdir()
+            async with contextlib.AsyncExitStack() as stack:
+                sandbox = await stack.enter_async_context(platform_sandbox(folder, args.latency))
+                pids = [postmaster]
+                redis_url = None
+                if count > 1:
+                    redis_url = await stack.enter_async_context(redis_server())
+                    pids.append(await redis_pid(redis_url))
+                results = await run_replicas_scenario(
+                    folder,
+                    args,
+                    count,
+                    server.create_database(),
+                    redis_url,
+                    sandbox,
+                    ServerCpu(pids),
+                )
+            shared = " and REDIS_URL" if count > 1 else ""
+            print(f"loyalty-bot run, PostgreSQL{shared}, {count} replica(s) by webhook")
+            print("CPU ms and RSS MB summed over the replicas; db ms = PostgreSQL + Redis CPU")
+            print(HEADER)
+            for row in floors:
+                print(row.row(None))
+            for result in results:
+                print(result.row(floors[0] if result.action == "balance tap" else None))
+            print()
 
 
 if __name__ == "__main__":
@@ -678,6 +986,20 @@ if __name__ == "__main__":
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added by the platform")
     parser.add_argument("--redis", action="store_true", help="also run with REDIS_URL")
+    parser.add_argument(
+        "--postgres",
+        type=int,
+        action="append",
+        choices=[1, 2, 3, 4],
+        metavar="N",
+        help="also run N replicas by webhook on PostgreSQL (+ Redis when N > 1); repeatable",
+    )
+    parser.add_argument(
+        "--sqlite",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the single bot on SQLite (--no-sqlite: only the --postgres runs)",
+    )
     parser.add_argument(
         "--memory", action="store_true", help="10,000 linked members, 1,000 mid-conversation"
     )
@@ -693,6 +1015,8 @@ if __name__ == "__main__":
         help="cpu: by the bot's CPU time (bench/cpu_sampler); py-spy: by wall-clock time",
     )
     arguments = parser.parse_args()
-    if arguments.redis and not shutil.which("redis-server"):
-        raise SystemExit("--redis needs Debian's redis-server")
+    if (arguments.redis or any(n > 1 for n in arguments.postgres or [])) and not shutil.which(
+        "redis-server"
+    ):
+        raise SystemExit("--redis and --postgres N > 1 need Debian's redis-server")
     asyncio.run(main(arguments))
