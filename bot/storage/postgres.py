@@ -5,8 +5,8 @@ asyncpg's ``$1, $2 …`` form (once per distinct statement). Write transactions 
 transaction-level advisory lock, so they run one at a time across every replica, as SQLite's
 ``BEGIN IMMEDIATE`` makes them run on one host: a rule that reads then writes ("at most three
 referrals", "each code once") holds on both engines without a second version of it. Reads and
-single statements take no lock. Claims of due rows add ``FOR UPDATE SKIP LOCKED``
-(``Database.skip_locked``), so replicas sweeping the same queue take different rows.
+single statements take no lock. Claims of due rows are one statement with ``FOR UPDATE SKIP
+LOCKED`` (``Database.skip_locked``), so replicas sweeping the same queue take different rows.
 
 Migrations are SQLite's, translated (``postgres_statement``): ``INTEGER`` is ``BIGINT``
 (Telegram ids do not fit 32 bits), an ``INTEGER PRIMARY KEY`` is an identity column, ``BLOB``
@@ -134,11 +134,6 @@ class PostgresDatabase(Database):
         return redact(self._url)
 
     @property
-    def url(self) -> str:
-        """The full URL, password included (for another tool of this bot, never for logs)."""
-        return self._url
-
-    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -154,15 +149,6 @@ class PostgresDatabase(Database):
             self._check_open()
             async with self._pool.acquire() as connection, connection.transaction():
                 await connection.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-                yield PostgresTransaction(connection)
-
-    @asynccontextmanager
-    async def claiming(self) -> AsyncIterator[PostgresTransaction]:
-        """A transaction that does not wait for other writers: for ``SKIP LOCKED`` claims,
-        whose row locks are what keeps replicas apart."""
-        async with self._holding_transaction():
-            self._check_open()
-            async with self._pool.acquire() as connection, connection.transaction():
                 yield PostgresTransaction(connection)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Any:
