@@ -62,6 +62,7 @@ TOKEN = "4242424242:chat-load-benchmark"
 BOT_USER = {"id": 4242424242, "is_bot": True, "first_name": "Load", "username": "load_bot"}
 STARTUP_SECONDS = 120.0
 ANSWER_SECONDS = 60.0
+IDLE_SECONDS = 5.0
 
 Predicate = Callable[["Sent"], bool]
 
@@ -759,11 +760,18 @@ async def run_replicas_scenario(
                 if number == 0:  # the first one migrates the database alone
                     await wait_until_webhooks(telegram, processes, logs, 1)
             await wait_until_webhooks(telegram, processes, logs, count)
-            results = await chat_actions(telegram, Replicas(processes), args, platform, database)
+            bots = Replicas(processes)
+            idle = bots.cpu_seconds(), database.cpu_seconds()
+            await asyncio.sleep(IDLE_SECONDS)
+            idle_bots = (bots.cpu_seconds() - idle[0]) * 1000 / IDLE_SECONDS
+            idle_database = (database.cpu_seconds() - idle[1]) * 1000 / IDLE_SECONDS
+            results = await chat_actions(telegram, bots, args, platform, database)
             hits = ", ".join(str(balancer.hits.get(url, 0)) for url in balancer.replicas)
             print(
                 f"balancer: updates per replica {hits}; "
-                f"{telegram.redeliveries} deliveries repeated (not answered 200)"
+                f"{telegram.redeliveries} deliveries repeated (not answered 200); idle, before "
+                f"the users: replicas {idle_bots:.1f} ms CPU a second, databases "
+                f"{idle_database:.1f}"
             )
             return results
         finally:
