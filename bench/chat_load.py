@@ -20,7 +20,7 @@ holds 10,000 member links and 1,000 users in the middle of a conversation.
 
 ``--postgres N`` (given once per count, e.g. ``--postgres 1 --postgres 3``) also runs N
 ``loyalty-bot run`` replicas, each in a working directory of its own, with ``DATABASE_URL`` on a
-throw-away PostgreSQL (and ``REDIS_URL`` on a throw-away ``redis-server`` when N > 1), in
+throw-away PostgreSQL (and ``REDIS_URL`` on a throw-away ``redis-server`` when N > 1, or with ``--postgres-redis``), in
 webhook mode: the stand-in then POSTs every update, as Telegram does, to a round-robin balancer
 (aiohttp, in this script) in front of the replicas instead of serving ``getUpdates``. Its
 ``CPU ms`` is summed over the replicas' processes, ``RSS MB`` too, and ``db ms`` is the CPU of
@@ -962,7 +962,7 @@ async def postgres_modes(args: argparse.Namespace, root: Path, floors: list[Resu
                 sandbox = await stack.enter_async_context(platform_sandbox(folder, args.latency))
                 pids = [postmaster]
                 redis_url = None
-                if count > 1:
+                if count > 1 or args.postgres_redis:
                     redis_url = await stack.enter_async_context(redis_server())
                     pids.append(await redis_pid(redis_url))
                 results = await run_replicas_scenario(
@@ -974,7 +974,7 @@ async def postgres_modes(args: argparse.Namespace, root: Path, floors: list[Resu
                     sandbox,
                     ServerCpu(pids),
                 )
-            shared = " and REDIS_URL" if count > 1 else ""
+            shared = " and REDIS_URL" if redis_url else ""
             print(f"loyalty-bot run, PostgreSQL{shared}, {count} replica(s) by webhook")
             print("CPU ms and RSS MB summed over the replicas; db ms = PostgreSQL + Redis CPU")
             print(HEADER)
@@ -1003,6 +1003,11 @@ if __name__ == "__main__":
         help="also run N replicas by webhook on PostgreSQL (+ Redis when N > 1); repeatable",
     )
     parser.add_argument(
+        "--postgres-redis",
+        action="store_true",
+        help="REDIS_URL for a single --postgres replica too (always with several)",
+    )
+    parser.add_argument(
         "--sqlite",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -1023,7 +1028,8 @@ if __name__ == "__main__":
         help="cpu: by the bot's CPU time (bench/cpu_sampler); py-spy: by wall-clock time",
     )
     arguments = parser.parse_args()
-    if (arguments.redis or any(n > 1 for n in arguments.postgres or [])) and not shutil.which(
+    several = arguments.postgres_redis or any(n > 1 for n in arguments.postgres or [])
+    if (arguments.redis or several) and not shutil.which(
         "redis-server"
     ):
         raise SystemExit("--redis and --postgres N > 1 need Debian's redis-server")
