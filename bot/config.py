@@ -160,6 +160,10 @@ class WebhookSettings(BaseModel):
     """Checked on every update (``X-Telegram-Bot-Api-Secret-Token``); empty means one derived
     from the bot token, so every replica with the same token agrees on it."""
     max_connections: int = Field(default=40, ge=1, le=100)
+    takeover_seconds: float = Field(default=60.0, ge=2, le=3600)
+    """A replica not heard from for this long is taken for dead: the others take over the
+    updates it had stored and not handled, and a user's lock it held lapses (so it must be
+    longer than handling one update may take)."""
 
     @field_validator("secret")
     @classmethod
