@@ -243,7 +243,13 @@ async def taking_updates(
 
     workflow_data = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
     await dispatcher.emit_startup(bot=bot, **workflow_data)
-    updates = UpdateInbox(dispatcher["inbox"], bot, dispatcher, owner=owner)
+    updates = UpdateInbox(
+        dispatcher["inbox"],
+        bot,
+        dispatcher,
+        owner=owner,
+        stale_after=dispatcher["settings"].webhook.takeover_seconds,
+    )
     # Polling without Redis: this process holds the database file alone (see start_telegram).
     sole = not replicas and dispatcher["settings"].redis_url is None
     sender = OutboxSender(dispatcher["outbox"], bot, alone=sole)

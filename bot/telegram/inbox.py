@@ -80,10 +80,13 @@ class UpdateInbox:
         max_attempts: int = MAX_ATTEMPTS,
         retry_seconds: Sequence[float] = RETRY_SECONDS,
         owner: str | None = None,
+        stale_after: float = STALE_OWNER_SECONDS,
         **handler_data: Any,
     ) -> None:
         """``owner``: a name no other live process can have (a replica's host and port), so
-        that its next run takes up what a crash left at once; by default a random one."""
+        that its next run takes up what a crash left at once; by default a random one.
+        ``stale_after``: seconds after which a silent replica's updates are taken over (it
+        beats every ``HEARTBEAT_SECONDS``, or a quarter of that when shorter)."""
         self.owner = owner or secrets.token_hex(8)
         self._named = owner is not None
         self._inbox = inbox
@@ -94,6 +97,8 @@ class UpdateInbox:
         self._max_handling = max_handling
         self._max_attempts = max_attempts
         self._retry_seconds = tuple(retry_seconds) or (1.0,)
+        self._stale_after = dt.timedelta(seconds=stale_after)
+        self._beat_seconds = min(HEARTBEAT_SECONDS, stale_after / 4)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._started: set[int] = set()
         self._handled: list[int] = []
@@ -129,7 +134,7 @@ class UpdateInbox:
         left = await self._inbox.take_over(
             self.owner,
             stale_owners_only=stale_owners_only,
-            stale_after=dt.timedelta(seconds=STALE_OWNER_SECONDS),
+            stale_after=self._stale_after,
             own_leftovers=starting and self._named,
         )
         if left:
@@ -249,7 +254,7 @@ class UpdateInbox:
         beats = 0
         while True:
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), HEARTBEAT_SECONDS)
+                await asyncio.wait_for(self._closing.wait(), self._beat_seconds)
             if self._closing.is_set():
                 return
             beats += 1

@@ -65,7 +65,9 @@ def session_store(
     if settings.redis_url is None:
         return SQLiteStorage(db, clock=clock), SimpleEventIsolation()
     storage = redis_storage(settings.redis_url.get_secret_value())
-    return storage, storage.create_isolation()
+    # A user's lock held by a replica that died lapses when its updates are taken over.
+    lock = {"timeout": settings.webhook.takeover_seconds}
+    return storage, storage.create_isolation(lock_kwargs=lock)
 
 
 async def check_session_store(storage: BaseStorage) -> None:
