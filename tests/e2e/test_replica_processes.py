@@ -52,7 +52,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "4242424243:replica-processes"
 STAFF_PIN = "2468"
 UNKNOWN_CARD_LIMIT = 3
-TAKEOVER_SECONDS = 4
+TAKEOVER_SECONDS = 10
 """How soon the live replicas take a silent one for dead (``WEBHOOK__TAKEOVER_SECONDS``;
 a minute by default)."""
 STARTUP_SECONDS = 120.0
