@@ -21,10 +21,10 @@ holds 10,000 member links and 1,000 users in the middle of a conversation.
 ``--postgres N`` (given once per count, e.g. ``--postgres 1 --postgres 3``) also runs N
 ``loyalty-bot run`` replicas, each in a working directory of its own, with ``DATABASE_URL`` on a
 throw-away PostgreSQL (and ``REDIS_URL`` on a throw-away ``redis-server`` when N > 1, or with
-``--postgres-redis``), in webhook mode: the stand-in then POSTs every update, as Telegram does, to a round-robin balancer
-(aiohttp, in this script) in front of the replicas instead of serving ``getUpdates``. Its
-``CPU ms`` is summed over the replicas' processes, ``RSS MB`` too, and ``db ms`` is the CPU of
-PostgreSQL (all its processes) and redis-server per update.
+``--postgres-redis``), in webhook mode: the stand-in then POSTs every update, as Telegram
+does, to a round-robin balancer (aiohttp, in this script) in front of the replicas instead of
+serving ``getUpdates``. Its ``CPU ms`` is summed over the replicas' processes, ``RSS MB`` too,
+and ``db ms`` is the CPU of PostgreSQL (all its processes) and redis-server per update.
 """
 
 from __future__ import annotations
@@ -1029,8 +1029,6 @@ if __name__ == "__main__":
     )
     arguments = parser.parse_args()
     several = arguments.postgres_redis or any(n > 1 for n in arguments.postgres or [])
-    if (arguments.redis or several) and not shutil.which(
-        "redis-server"
-    ):
+    if (arguments.redis or several) and not shutil.which("redis-server"):
         raise SystemExit("--redis and --postgres N > 1 need Debian's redis-server")
     asyncio.run(main(arguments))
