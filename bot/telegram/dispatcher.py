@@ -174,7 +174,14 @@ def build_dispatcher(
         backend=backend,
         links=links,
         card_images=CardImages(db, clock=clock),
-        outbox=Outbox(OutboxRepository(db, clock=clock), CardImages(db, clock=clock), clock=clock),
+        outbox=Outbox(
+            OutboxRepository(db, clock=clock),
+            CardImages(db, clock=clock),
+            clock=clock,
+            # A dead replica's claimed messages are sent by the others soon after it is
+            # taken for dead (45 s of the default 60).
+            lease=dt.timedelta(seconds=settings.webhook.takeover_seconds * 0.75),
+        ),
         inbox=Inbox(db, clock=clock),
         notification_settings=NotificationSettings(db, clock=clock),
         catalog=catalog,

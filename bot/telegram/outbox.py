@@ -132,8 +132,14 @@ class Outbox:
         *,
         clock: Clock = utc_now,
         pace: SendPace | None = None,
+        lease: dt.timedelta = LEASE,
     ) -> None:
+        """``lease``: how long a claimed message is its sender's (then, if not marked sent,
+        another process sends it, flagged in doubt); a send gives up after two thirds of it
+        (``SEND_TIMEOUT`` at most)."""
         self.repository = repository
+        self.lease = lease
+        self.send_timeout = max(1, min(SEND_TIMEOUT, int(lease.total_seconds() * 2 / 3)))
         self._card_images = card_images
         self._clock = clock
         self._pace = pace or SendPace()
@@ -195,7 +201,7 @@ class Outbox:
         if now:
             # One chat's messages from this process go one after the other, in queue order.
             async with self._chat_turn(chat_id):
-                claimed = await self.repository.claim(message.id, LEASE)
+                claimed = await self.repository.claim(message.id, self.lease)
                 if claimed is not None:
                     await self.send(bot, claimed)
                     return claimed
@@ -273,7 +279,7 @@ class Outbox:
                 message.chat_id,
                 payload["text"],
                 reply_markup=markup,
-                request_timeout=SEND_TIMEOUT,
+                request_timeout=self.send_timeout,
             )
         if message.kind == "card":
             return await send_card(
@@ -285,7 +291,7 @@ class Outbox:
                 first_name=payload["first_name"],
                 caption=payload["caption"],
                 reply_markup=markup,
-                request_timeout=SEND_TIMEOUT,
+                request_timeout=self.send_timeout,
             )
         if message.kind == "photo":
             # A picture file (a broadcast's): uploaded once per process, then its file_id.
@@ -296,7 +302,7 @@ class Outbox:
                 photo,
                 caption=payload["caption"],
                 reply_markup=markup,
-                request_timeout=SEND_TIMEOUT,
+                request_timeout=self.send_timeout,
             )
             if sent.photo:
                 _PHOTO_IDS[uploaded] = sent.photo[-1].file_id
@@ -332,7 +338,7 @@ class OutboxSender:
     async def send_due(self) -> int:
         """One pass: send what is due now (at most ``at_once``), waiting for the sends;
         returns how many Telegram took."""
-        claimed = await self._outbox.repository.claim_due(self._at_once, LEASE)
+        claimed = await self._outbox.repository.claim_due(self._at_once, self._outbox.lease)
         results = await asyncio.gather(*(self._outbox.send(self._bot, m) for m in claimed))
         return sum(results)
 
@@ -347,7 +353,9 @@ class OutboxSender:
             free = self._at_once - len(self._sending)
             try:
                 if free > 0:
-                    claimed = await repository.claim_due(free, LEASE, abandoned=self._abandoned)
+                    claimed = await repository.claim_due(
+                        free, self._outbox.lease, abandoned=self._abandoned
+                    )
                     self._abandoned = False
                 for message in claimed:
                     task = asyncio.create_task(self._outbox.send(self._bot, message))
