@@ -163,7 +163,8 @@ class WebhookSettings(BaseModel):
     takeover_seconds: float = Field(default=60.0, ge=2, le=3600)
     """A replica not heard from for this long is taken for dead: the others take over the
     updates it had stored and not handled, and a user's lock it held lapses (so it must be
-    longer than handling one update may take)."""
+    longer than handling one update may take); messages it was sending are sent by the
+    others after three quarters of it (flagged in doubt)."""
 
     @field_validator("secret")
     @classmethod
