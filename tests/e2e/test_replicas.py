@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 from aiogram import Dispatcher
-from aiohttp import ClientSession, web
 from pydantic import AnyHttpUrl, SecretStr
 from redis.asyncio import Redis
 
@@ -28,52 +26,14 @@ from bot.devtools.telegram_standin.records import DemoUser
 from bot.devtools.telegram_standin.state import TelegramStandIn
 from bot.loyalty.clienttoolbox import ClientToolboxClient
 from bot.sandbox.runner import serve
-from bot.telegram.webhook import SECRET_HEADER
 from tests.conftest import ct_settings
+from tests.e2e.balancer import RoundRobin
 from tests.e2e.card_scan import scan_card
 from tests.e2e.conftest import assert_no_errors_logged
 from tests.postgres_server import PostgresServer
 
 JANE = DEMO_USERS[0]
 TOKEN = "4242424242:replicas-behind-a-balancer"
-
-
-class RoundRobin:
-    """The load balancer: each request goes to the next replica, as it came."""
-
-    def __init__(self) -> None:
-        self.replicas: list[str] = []
-        self.hits: Counter[str] = Counter()
-        self._turn = 0
-        self._session: ClientSession | None = None
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/{path:.*}", self._forward)
-        app.cleanup_ctx.append(self._client)
-        return app
-
-    async def _client(self, app: web.Application) -> AsyncIterator[None]:
-        async with ClientSession() as self._session:
-            yield
-
-    async def _forward(self, request: web.Request) -> web.Response:
-        if not self.replicas or self._session is None:
-            return web.Response(status=502, text="no replica up")
-        replica = self.replicas[self._turn % len(self.replicas)]
-        self._turn += 1
-        self.hits[replica] += 1
-        headers = {
-            name: value
-            for name, value in request.headers.items()
-            if name.lower() in ("content-type", SECRET_HEADER.lower())
-        }
-        async with self._session.post(
-            replica + request.path_qs, data=await request.read(), headers=headers
-        ) as answer:
-            return web.Response(
-                status=answer.status, body=await answer.read(), content_type=answer.content_type
-            )
 
 
 @dataclass
