@@ -14,8 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from bot.storage.database import Database
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.database import Repository
+from bot.storage.timestamps import from_text, to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +68,7 @@ def _request(row: sqlite3.Row) -> ApiRequest:
     )
 
 
-class ApiClients:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class ApiClients(Repository):
     async def add(self, name: str, key_id: str, secret_hash: str) -> ApiClient:
         row = await self._database.fetch_one(
             "INSERT INTO api_clients (name, key_id, secret_hash, created_at) "
@@ -125,11 +121,7 @@ class ApiClients:
         return row is not None
 
 
-class ApiRequests:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class ApiRequests(Repository):
     async def begin(
         self, client_id: int, key: str, digest: str, marker: str, *, stale_after: dt.timedelta
     ) -> tuple[ApiRequest, bool, bool]:

@@ -13,9 +13,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.storage.bonuses import OwedBonus, owe_bonus
-from bot.storage.database import Database
+from bot.storage.database import Repository
 from bot.storage.referrals import BonusGrant
-from bot.storage.timestamps import Clock, to_text, utc_now
+from bot.storage.timestamps import to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +27,7 @@ class BirthdayMember:
     language: str | None
 
 
-class BirthdayBook:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class BirthdayBook(Repository):
     async def remember(self, member_code: str, birthday: dt.date | None) -> None:
         """Keep the birthday the platform has (or the member just gave) with the link."""
         await self._database.execute(

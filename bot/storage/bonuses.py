@@ -14,9 +14,9 @@ import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.storage.database import Database, Transaction
+from bot.storage.database import Repository, Transaction
 from bot.storage.links import BonusState, owed_rows, take_owed_rows
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.timestamps import from_text, to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +75,9 @@ async def owe_bonus(
     return None if row is None else _owed_from_row(row)
 
 
-class OwedBonuses:
+class OwedBonuses(Repository):
     """The ``owed_bonuses`` table, with the same three calls as ``LinkRepository``'s signup
     bonuses so that one payer (``bot.services.owed_bonuses``) settles both."""
-
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
 
     async def owe(
         self, *, key: str, member_code: str, campaign_id: str, amount: Decimal, label: str

@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 import aiosqlite
 
 from bot.storage.migrations import MIGRATIONS, Migration, check_migrations
+from bot.storage.timestamps import Clock, utc_now
 
 SQLValue = int | float | str | bytes | None
 Params = Sequence[SQLValue]
@@ -152,6 +153,15 @@ class Database:
 
     async def close(self) -> None:
         raise NotImplementedError
+
+
+class Repository:
+    """A store of some of the bot's tables: the database, and the clock that stamps its
+    writes."""
+
+    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
+        self._database = database
+        self._clock = clock
 
 
 class SQLiteTransaction:

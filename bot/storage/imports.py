@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.storage.database import Database, Transaction
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.database import Repository, Transaction
+from bot.storage.timestamps import from_text, to_text
 
 ChunkState = Literal["sending", "done", "doubt"]
 _SETTLED = ("done", "doubt")
@@ -65,11 +65,7 @@ def _import_from_row(row: sqlite3.Row) -> ImportRecord:
     )
 
 
-class ImportCheckpoints:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class ImportCheckpoints(Repository):
     async def get(self, key: str) -> ImportRecord | None:
         row = await self._database.fetch_one("SELECT * FROM imports WHERE key = ?", (key,))
         return None if row is None else _import_from_row(row)

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.storage.database import Database, SQLValue, Transaction
-from bot.storage.timestamps import Clock, to_text, utc_now
+from bot.storage.database import Repository, SQLValue, Transaction
+from bot.storage.timestamps import to_text
 
 KEEP_HANDLED = dt.timedelta(days=2)
 """How long a handled ``update_id`` is remembered; Telegram redelivers for at most 24 hours."""
@@ -46,11 +46,7 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield values[start : start + size]
 
 
-class Inbox:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class Inbox(Repository):
     async def store(
         self, updates: Sequence[Mapping[str, Any]], owner: str = "", *, starting: int = 0
     ) -> list[int]:

@@ -11,8 +11,8 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from bot.storage.database import Database
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.database import Repository
+from bot.storage.timestamps import from_text, to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +40,7 @@ def _join_from_row(row: sqlite3.Row) -> PendingJoin:
     )
 
 
-class PendingJoins:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class PendingJoins(Repository):
     async def put(self, telegram_user_id: int, member_code: str, payload_json: str) -> PendingJoin:
         """Keep a join to complete later; due at once.
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from bot.storage.database import Database
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.database import Repository
+from bot.storage.timestamps import from_text, to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +19,7 @@ class PendingNotice:
     created_at: dt.datetime
 
 
-class PendingNotices:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class PendingNotices(Repository):
     async def add(self, marker: str, member_code: str, campaign_id: str) -> None:
         await self._database.execute(
             "INSERT INTO kiosk_notices (marker, member_code, campaign_id, created_at) "

@@ -13,8 +13,8 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.storage.database import Database
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.database import Repository
+from bot.storage.timestamps import from_text, to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +101,7 @@ def _action_from_row(row: sqlite3.Row) -> KioskAction:
     )
 
 
-class Kiosks:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class Kiosks(Repository):
     async def add(
         self,
         store: str,

@@ -20,8 +20,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.storage.database import Database, Transaction
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.database import Database, Repository, Transaction
+from bot.storage.timestamps import from_text, to_text
 
 LINKS_SECRET = "signup-links"
 """Name of the per-installation HMAC key in ``installation_secrets``."""
@@ -242,11 +242,7 @@ _USABLE = (
 )
 
 
-class LinkRepository:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class LinkRepository(Repository):
     async def installation_secret(self, name: str = LINKS_SECRET) -> bytes:
         """The installation's random key of that name, made on first use (race-safe)."""
         async with self._database.transaction() as tx:

@@ -10,13 +10,13 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
-from bot.storage.database import Database
+from bot.storage.database import Repository
 from bot.storage.inbox import erase_set_aside_updates
 from bot.storage.links import erase_link_data
 from bot.storage.outbox import erase_member_messages
 from bot.storage.referrals import erase_referral_data
 from bot.storage.session_cache import forget_sessions
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.timestamps import from_text, to_text
 
 _USER_TABLES = (
     "member_links",
@@ -59,11 +59,7 @@ def _link_from_row(row: sqlite3.Row) -> MemberLink:
     )
 
 
-class MemberLinks:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class MemberLinks(Repository):
     async def get(self, telegram_user_id: int) -> MemberLink | None:
         row = await self._database.fetch_one(
             "SELECT * FROM member_links WHERE telegram_user_id = ?", (telegram_user_id,)

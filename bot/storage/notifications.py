@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.storage.database import Database
-from bot.storage.timestamps import Clock, to_text, utc_now
+from bot.storage.database import Repository
+from bot.storage.timestamps import to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +22,7 @@ class Switches:
     unreachable: bool = False
 
 
-class NotificationSettings:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class NotificationSettings(Repository):
     async def get(self, telegram_user_id: int) -> Switches:
         row = await self._database.fetch_one(
             "SELECT * FROM notification_settings WHERE telegram_user_id = ?",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.storage.database import Database, Transaction
+from bot.storage.database import Database, Repository, Transaction
 from bot.storage.timestamps import Clock, from_text, to_text, utc_now
 
 KEEP_SENT = dt.timedelta(days=30)
@@ -99,10 +99,9 @@ def _message(row: sqlite3.Row) -> OutboxMessage:
     )
 
 
-class OutboxRepository:
+class OutboxRepository(Repository):
     def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
+        super().__init__(database, clock=clock)
         file = database.file
         path = None if file is None else Path(f"{file}{JOURNAL_SUFFIX}")
         self.journal = SentJournal(path)

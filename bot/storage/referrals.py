@@ -15,9 +15,9 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.storage.bonuses import OwedBonus, owe_bonus
-from bot.storage.database import Database, Transaction
+from bot.storage.database import Database, Repository, Transaction
 from bot.storage.links import token_digest
-from bot.storage.timestamps import Clock, to_text, utc_now
+from bot.storage.timestamps import to_text
 
 
 class InviteOutcome(StrEnum):
@@ -84,11 +84,7 @@ def referral_bonus_key(referral_id: int, whose: str) -> str:
     return f"referral:{referral_id}:{whose}"
 
 
-class ReferralRepository:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class ReferralRepository(Repository):
     async def invite_token(self, member_code: str, fresh_token: str) -> str:
         """The member's invite token; ``fresh_token`` becomes it the first time (race-safe)."""
         async with self._database.transaction() as tx:

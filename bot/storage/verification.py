@@ -11,8 +11,8 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
-from bot.storage.database import Database
-from bot.storage.timestamps import Clock, from_text, to_text, utc_now
+from bot.storage.database import Repository
+from bot.storage.timestamps import from_text, to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +41,7 @@ def _code_from_row(row: sqlite3.Row) -> PendingEmailCode:
     )
 
 
-class EmailCodes:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class EmailCodes(Repository):
     async def start(
         self, telegram_user_id: int, email: str, code_hash: str, expires_at: dt.datetime
     ) -> PendingEmailCode:

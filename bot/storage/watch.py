@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.storage.database import Database
-from bot.storage.timestamps import Clock, to_text, utc_now
+from bot.storage.database import Repository
+from bot.storage.timestamps import to_text
 
 
-class WatchCursors:
-    def __init__(self, database: Database, *, clock: Clock = utc_now) -> None:
-        self._database = database
-        self._clock = clock
-
+class WatchCursors(Repository):
     async def active_members(self, since: dt.datetime) -> list[str]:
         """Linked members who joined, or were served at a kiosk, since ``since``; the ones
         checked longest ago first."""
