@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.platforms import add_actions
 
 
 def add_db_parser(commands: Any) -> None:
-    db = commands.add_parser("db", help="the bot's own database")
-    actions = db.add_subparsers(dest="db_command", required=True)
+    actions = add_actions(commands, "db", help="the bot's own database")
     copy = actions.add_parser(
         "copy",
         help="copy every table from the SQLite file (DATABASE) to a PostgreSQL database",

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
+from bot.platforms import EXIT_OK, EXIT_USAGE, add_actions, local_time, with_settings_database
 
-EXIT_OK = 0
+if TYPE_CHECKING:
+    from bot.storage.database import Database
+
 EXIT_NOT_FOUND = 1
-EXIT_USAGE = 2
 
 
 def add_api_client_parser(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    actions = add_actions(
+        commands,
         "api-client",
         help="add, list and revoke clients of the POS API (/api/v1/)",
         description="Clients of the POS API: each signs its requests with its own secret.",
     )
-    actions = parser.add_subparsers(dest="api_client_command", required=True)
     add = actions.add_parser("add", help="add a client and print its secret (shown once)")
     add.add_argument("--name", required=True, help="e.g. 'till-main-street' or 'webshop'")
     actions.add_parser("list", help="list the clients")
@@ -32,52 +33,45 @@ def add_api_client_parser(commands: Any) -> None:
     revoke.add_argument("client", help="its name or id (pos_…)")
 
 
-def _when(moment: dt.datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
 async def run_api_client(args: argparse.Namespace, settings: Settings) -> int:
+    return await with_settings_database(
+        settings, lambda database: _api_client(args, settings, database), unusable=EXIT_NOT_FOUND
+    )
+
+
+async def _api_client(args: argparse.Namespace, settings: Settings, database: Database) -> int:
     from bot.api.app import build_auth
     from bot.storage.api_clients import ApiClients
-    from bot.storage.opening import DatabaseUnusable, open_configured_database
 
-    try:
-        database = await open_configured_database(
-            settings.database_target, local_file=settings.database
-        )
-    except DatabaseUnusable as exc:
-        print(exc)
-        return EXIT_NOT_FOUND
-    try:
-        command = args.api_client_command
-        if command == "add":
-            try:
-                client, secret = await build_auth(settings, database).add(args.name)
-            except ValueError as exc:
-                print(f"--name: {exc}")
-                return EXIT_USAGE
-            print(f"Client {client.name} added.")
-            print(f"  X-Client-Id: {client.key_id}")
-            print(f"  Secret:      {secret}")
-            print("The secret is shown only now: keep it in the till's configuration.")
-            return EXIT_OK
-        clients = ApiClients(database)
-        if command == "list":
-            rows = await clients.all()
-            if not rows:
-                print("No API clients yet: loyalty-bot api-client add --name NAME")
-            for client in rows:
-                state = f"revoked {_when(client.revoked_at)}" if client.revoked else "active"
-                print(f"{client.key_id}  {client.name}  added {_when(client.created_at)}  {state}")
-            return EXIT_OK
-        if command == "revoke":
-            if not await clients.revoke(args.client):
-                print(f"No active client {args.client!r} to revoke.")
-                return EXIT_NOT_FOUND
-            print(f"Client {args.client} is revoked: its requests are refused from now on.")
-            return EXIT_OK
-    finally:
-        await database.close()
+    command = args.api_client_command
+    if command == "add":
+        try:
+            client, secret = await build_auth(settings, database).add(args.name)
+        except ValueError as exc:
+            print(f"--name: {exc}")
+            return EXIT_USAGE
+        print(f"Client {client.name} added.")
+        print(f"  X-Client-Id: {client.key_id}")
+        print(f"  Secret:      {secret}")
+        print("The secret is shown only now: keep it in the till's configuration.")
+        return EXIT_OK
+    clients = ApiClients(database)
+    if command == "list":
+        rows = await clients.all()
+        if not rows:
+            print("No API clients yet: loyalty-bot api-client add --name NAME")
+        for client in rows:
+            state = f"revoked {local_time(client.revoked_at)}" if client.revoked else "active"
+            print(
+                f"{client.key_id}  {client.name}  added {local_time(client.created_at)}  {state}"
+            )
+        return EXIT_OK
+    if command == "revoke":
+        if not await clients.revoke(args.client):
+            print(f"No active client {args.client!r} to revoke.")
+            return EXIT_NOT_FOUND
+        print(f"Client {args.client} is revoked: its requests are refused from now on.")
+        return EXIT_OK
     return EXIT_USAGE  # pragma: no cover - argparse refuses unknown commands
 
 

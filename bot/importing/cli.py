@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from bot.config import Settings
 from bot.loyalty.registry import PLATFORMS, platform
-from bot.platforms import connected_backend, describe_target
+from bot.platforms import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_command,
+    connected_backend,
+    describe_target,
+    open_settings_database,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,9 +36,7 @@ if TYPE_CHECKING:
     from bot.loyalty.base import LoyaltyBackend
     from bot.loyalty.models import CampaignKind
 
-EXIT_OK = 0
 EXIT_ROW_PROBLEMS = 1
-EXIT_USAGE = 2
 EXIT_STOPPED = 3
 EXIT_INTERRUPTED = 130
 DEFAULT_CONCURRENCY = 4
@@ -60,7 +65,8 @@ def _whole_number(text: str) -> int:
 
 def add_import_parser(commands: Any) -> None:
     """Add ``import`` to ``loyalty-bot``'s sub-commands (``commands``: from ``add_subparsers``)."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "import",
         help="import members or transactions from a CSV file into the platform",
         description="Import a CSV export in bulk, with a per-row report; re-running the same "
@@ -238,7 +244,6 @@ async def _import(
         earlier_imports,
     )
     from bot.loyalty.errors import LoyaltyError
-    from bot.storage.database import open_database
     from bot.storage.imports import ImportCheckpoints
 
     notes: list[str] = []
@@ -277,11 +282,7 @@ async def _import(
         ceiling = None if sender is None else sender.limits.max_rows
         if ceiling is not None and args.chunk_size and args.chunk_size > ceiling:
             notes.append(f"chunks capped at {ceiling} rows (the platform's limit)")
-        database = (
-            None
-            if args.dry_run
-            else await open_database(settings.database_target, local_file=settings.database)
-        )
+        database = None if args.dry_run else await open_settings_database(settings)
         try:
             checkpoints = None if database is None else ImportCheckpoints(database)
             if checkpoints is not None and args.restart:

@@ -9,24 +9,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
+from bot.platforms import EXIT_OK, EXIT_USAGE, add_actions, local_time, with_settings_database
 
-EXIT_OK = 0
+if TYPE_CHECKING:
+    from bot.storage.database import Database
+
 EXIT_NO_KIOSK = 1
-EXIT_USAGE = 2
 _ANY_ADDRESS = ("0.0.0.0", "::", "")
 
 
 def add_kiosk_parser(commands: Any) -> None:
     """Add ``kiosk`` to ``loyalty-bot``'s sub-commands (``commands``: from ``add_subparsers``)."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    actions = add_actions(
+        commands,
         "kiosk",
         help="add, re-pair, revoke and list in-store kiosks",
         description="In-store kiosks: each one is a browser paired once with a one-time link.",
     )
-    actions = parser.add_subparsers(dest="kiosk_command", required=True)
     add = actions.add_parser("add", help="add a kiosk and print its one-time pairing link")
     add.add_argument("--store", required=True, help="the store it stands in (signup source)")
     add.add_argument("--label", default="", help="which kiosk of the store, e.g. 'till 2'")
@@ -58,15 +60,8 @@ def pairing_link(settings: Settings, code: str, served_port: int | None = None) 
     return f"{base}/kiosk/#pair={code}"
 
 
-def _when(moment: dt.datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
 async def run_kiosk(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.services.kiosk_pairing import KioskPairing
     from bot.services.staff_pin import InvalidPin, check_pin_shape
-    from bot.storage.kiosks import Kiosks
-    from bot.storage.opening import DatabaseUnusable, open_configured_database
 
     if getattr(args, "pin", None) is not None:
         try:
@@ -74,72 +69,71 @@ async def run_kiosk(args: argparse.Namespace, settings: Settings) -> int:
         except InvalidPin as exc:
             print(f"--pin: {exc}")
             return EXIT_USAGE
-    try:
-        database = await open_configured_database(
-            settings.database_target, local_file=settings.database
-        )
-    except DatabaseUnusable as exc:
-        print(exc)
-        return EXIT_NO_KIOSK
-    try:
-        kiosks = Kiosks(database)
-        pairing = KioskPairing(
-            kiosks,
-            pairing_ttl=dt.timedelta(hours=settings.kiosk.pairing_hours),
-            clock=lambda: dt.datetime.now(dt.UTC),
-        )
-        command = args.kiosk_command
-        if command in ("add", "pair"):
-            if command == "add":
-                added = await pairing.add(args.store, label=args.label, pin=args.pin)
-            else:
-                found = await pairing.new_pairing_code(args.id)
-                if found is None:
-                    print(f"No kiosk {args.id} (or it was revoked).")
-                    return EXIT_NO_KIOSK
-                added = found
-            kiosk = added.kiosk
-            label = f" ({kiosk.label})" if kiosk.label else ""
-            print(f"Kiosk {kiosk.id} for {kiosk.store}{label}.")
-            print("Open this link once, on the kiosk's screen, to pair it:")
-            served_port = await kiosks.served_port()
-            print(f"  {pairing_link(settings, added.pairing_code, served_port)}")
-            print(f"The link works once, until {_when(kiosk.pairing_expires_at)}.")
-            if kiosk.pin_hash is None and settings.kiosk.staff_pin is None:
-                print("No staff PIN: staff mode stays off (use --pin or KIOSK__STAFF_PIN).")
-            return EXIT_OK
-        if command == "revoke":
-            if not await pairing.revoke(args.id):
-                print(f"No kiosk {args.id} to revoke (unknown or already revoked).")
+    return await with_settings_database(
+        settings, lambda database: _kiosk(args, settings, database), unusable=EXIT_NO_KIOSK
+    )
+
+
+async def _kiosk(args: argparse.Namespace, settings: Settings, database: Database) -> int:
+    from bot.services.kiosk_pairing import KioskPairing
+    from bot.storage.kiosks import Kiosks
+
+    kiosks = Kiosks(database)
+    pairing = KioskPairing(
+        kiosks,
+        pairing_ttl=dt.timedelta(hours=settings.kiosk.pairing_hours),
+        clock=lambda: dt.datetime.now(dt.UTC),
+    )
+    command = args.kiosk_command
+    if command in ("add", "pair"):
+        if command == "add":
+            added = await pairing.add(args.store, label=args.label, pin=args.pin)
+        else:
+            found = await pairing.new_pairing_code(args.id)
+            if found is None:
+                print(f"No kiosk {args.id} (or it was revoked).")
                 return EXIT_NO_KIOSK
-            print(f"Kiosk {args.id} is revoked: its browser is refused from now on.")
-            return EXIT_OK
-        if command == "list":
-            rows = await kiosks.all()
-            if not rows:
-                print("No kiosks yet: loyalty-bot kiosk add --store NAME")
-            for kiosk in rows:
-                if kiosk.revoked:
-                    state = f"revoked {_when(kiosk.revoked_at)}"
-                elif kiosk.paired:
-                    state = f"paired {_when(kiosk.paired_at)}"
-                else:
-                    state = "waiting for pairing"
-                pin = "own PIN" if kiosk.pin_hash else "default PIN"
-                label = f" ({kiosk.label})" if kiosk.label else ""
-                print(f"{kiosk.id:>4}  {kiosk.store}{label}  {state}  {pin}")
-            return EXIT_OK
-        if command == "log":
-            for action in await kiosks.actions(args.id, limit=args.limit):
-                detail = " ".join(f"{key}={value}" for key, value in action.detail.items())
-                print(
-                    f"{_when(action.at)}  kiosk {action.kiosk_id}  {action.action}: "
-                    f"{action.outcome}  {action.member_code}  {action.campaign_id}  {detail}  "
-                    f"{action.transaction_id}".rstrip()
-                )
-            return EXIT_OK
-    finally:
-        await database.close()
+            added = found
+        kiosk = added.kiosk
+        label = f" ({kiosk.label})" if kiosk.label else ""
+        print(f"Kiosk {kiosk.id} for {kiosk.store}{label}.")
+        print("Open this link once, on the kiosk's screen, to pair it:")
+        served_port = await kiosks.served_port()
+        print(f"  {pairing_link(settings, added.pairing_code, served_port)}")
+        print(f"The link works once, until {local_time(kiosk.pairing_expires_at)}.")
+        if kiosk.pin_hash is None and settings.kiosk.staff_pin is None:
+            print("No staff PIN: staff mode stays off (use --pin or KIOSK__STAFF_PIN).")
+        return EXIT_OK
+    if command == "revoke":
+        if not await pairing.revoke(args.id):
+            print(f"No kiosk {args.id} to revoke (unknown or already revoked).")
+            return EXIT_NO_KIOSK
+        print(f"Kiosk {args.id} is revoked: its browser is refused from now on.")
+        return EXIT_OK
+    if command == "list":
+        rows = await kiosks.all()
+        if not rows:
+            print("No kiosks yet: loyalty-bot kiosk add --store NAME")
+        for kiosk in rows:
+            if kiosk.revoked:
+                state = f"revoked {local_time(kiosk.revoked_at)}"
+            elif kiosk.paired:
+                state = f"paired {local_time(kiosk.paired_at)}"
+            else:
+                state = "waiting for pairing"
+            pin = "own PIN" if kiosk.pin_hash else "default PIN"
+            label = f" ({kiosk.label})" if kiosk.label else ""
+            print(f"{kiosk.id:>4}  {kiosk.store}{label}  {state}  {pin}")
+        return EXIT_OK
+    if command == "log":
+        for action in await kiosks.actions(args.id, limit=args.limit):
+            detail = " ".join(f"{key}={value}" for key, value in action.detail.items())
+            print(
+                f"{local_time(action.at)}  kiosk {action.kiosk_id}  {action.action}: "
+                f"{action.outcome}  {action.member_code}  {action.campaign_id}  {detail}  "
+                f"{action.transaction_id}".rstrip()
+            )
+        return EXIT_OK
     return EXIT_USAGE  # pragma: no cover - argparse refuses unknown commands
 
 

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Settings
 from bot.devtools.standin_identity import BOT_USERNAME as STANDIN_USERNAME
-from bot.platforms import connected_backend
+from bot.platforms import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_actions,
+    connected_backend,
+    open_settings_database,
+)
 
 if TYPE_CHECKING:
     from bot.loyalty.base import LoyaltyBackend
@@ -31,9 +37,7 @@ if TYPE_CHECKING:
     from bot.services.signup_links import LinkStats, SignupLink, SignupLinks
     from bot.storage.database import Database
 
-EXIT_OK = 0
 EXIT_UNMATCHED = 1
-EXIT_USAGE = 2
 EXIT_PLATFORM = 3
 DEFAULT_POSTERS = Path("posters")
 PERSONAL_CONCURRENCY = 4
@@ -45,13 +49,13 @@ class UsageProblem(Exception):
 
 def add_links_parser(commands: Any) -> None:
     """Add ``links`` to ``loyalty-bot``'s sub-commands (``commands``: from ``add_subparsers``)."""
-    parser: argparse.ArgumentParser = commands.add_parser(
+    actions = add_actions(
+        commands,
         "links",
         help="signup links for posters, emails, social posts and stores",
         description="Signup links carry only a short signed token; campaign, source and bonus "
         "stay in the bot's database.",
     )
-    actions = parser.add_subparsers(dest="links_command", required=True)
 
     create = actions.add_parser("create", help="make a link, print it and write its poster")
     create.add_argument("--campaign", help="campaign the member joins (and gets the bonus in)")
@@ -217,11 +221,10 @@ class _Context:
 @asynccontextmanager
 async def _links(settings: Settings, *, username: bool) -> AsyncIterator[_Context]:
     from bot.services.signup_links import SignupLinks
-    from bot.storage.database import open_database
     from bot.storage.links import LinkRepository
 
     name = await bot_username(settings) if username else ""
-    database = await open_database(settings.database_target, local_file=settings.database)
+    database = await open_settings_database(settings)
     try:
         secret = settings.links_secret.get_secret_value() if settings.links_secret else None
         yield _Context(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import Settings
+from bot.platforms import EXIT_OK, EXIT_USAGE, add_command, with_settings_database
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -28,13 +29,12 @@ if TYPE_CHECKING:
     from bot.storage.timestamps import Clock
     from bot.telegram.broadcast import BroadcastReport
 
-EXIT_OK = 0
 EXIT_UNUSABLE = 1
-EXIT_USAGE = 2
 
 
 def add_broadcast_parser(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser(
+    parser = add_command(
+        commands,
         "broadcast",
         help="send a message to members who have not turned news off",
         description="Send a Markdown message to linked members, once each, within Telegram's "
@@ -168,11 +168,6 @@ async def broadcast(
 
 
 async def run_broadcast(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.devtools.standin_identity import RUN_TOKEN as STANDIN_TOKEN
-    from bot.storage.kiosks import Kiosks
-    from bot.storage.opening import DatabaseUnusable, open_configured_database
-    from bot.telegram.dispatcher import build_bot
-
     if not args.text.is_file():
         print(f"--text: no such file {args.text}")
         return EXIT_USAGE
@@ -185,31 +180,31 @@ async def run_broadcast(args: argparse.Namespace, settings: Settings) -> int:
         if not caption_fits(read_text(args.text)):
             print("--text: with --photo the text is a caption: at most 1024 characters")
             return EXIT_USAGE
-    try:
-        database = await open_configured_database(
-            settings.database_target, local_file=settings.database
-        )
-    except DatabaseUnusable as exc:
-        print(exc)
-        return EXIT_UNUSABLE
+    return await with_settings_database(
+        settings, lambda database: _broadcast_on(args, settings, database), unusable=EXIT_UNUSABLE
+    )
+
+
+async def _broadcast_on(args: argparse.Namespace, settings: Settings, database: Database) -> int:
+    from bot.devtools.standin_identity import RUN_TOKEN as STANDIN_TOKEN
+    from bot.storage.kiosks import Kiosks
+    from bot.telegram.dispatcher import build_bot
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
+    api_url = token = None
+    if settings.uses_embedded_telegram:
+        # The local stand-in lives in the running bot's web server.
+        port = await Kiosks(database).served_port() or settings.port
+        api_url, token = f"http://{settings.host}:{port}", STANDIN_TOKEN
+    bot = build_bot(settings, api_base_url=api_url, token=token)
     try:
-        api_url = token = None
-        if settings.uses_embedded_telegram:
-            # The local stand-in lives in the running bot's web server.
-            port = await Kiosks(database).served_port() or settings.port
-            api_url, token = f"http://{settings.host}:{port}", STANDIN_TOKEN
-        bot = build_bot(settings, api_base_url=api_url, token=token)
-        try:
-            await broadcast(settings, database, bot, args, stop=stop)
-        finally:
-            await bot.session.close()
+        await broadcast(settings, database, bot, args, stop=stop)
     finally:
-        await database.close()
+        await bot.session.close()
     return EXIT_OK
 
 
