@@ -24,7 +24,7 @@ from bot.devtools.standin_identity import RUN_TOKEN
 from bot.heap import settle as settle_heap
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError
-from bot.platforms import create_backend, embedded_platform
+from bot.platforms import create_backend, embedded_platform, open_settings_database
 from bot.sandbox.runner import serve
 
 if TYPE_CHECKING:
@@ -106,12 +106,10 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
         else:
             web_app = web.Application()
         from bot.kiosk.app import build_kiosk, create_kiosk_app, mount_kiosk
-        from bot.storage.opening import DatabaseUnusable, open_configured_database
+        from bot.storage.opening import DatabaseUnusable
 
         try:
-            database = await open_configured_database(
-                settings.database_target, local_file=settings.database
-            )
+            database = await open_settings_database(settings)
         except DatabaseUnusable as exc:
             raise StartupError(str(exc)) from None
         stack.push_async_callback(database.close)
@@ -165,7 +163,7 @@ async def start_services(settings: Settings) -> AsyncIterator[tuple[Running, Asy
 
 async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, Dispatcher]:
     """Open the bot's database and build the Bot and the Dispatcher; ``stack`` closes them."""
-    from bot.storage.opening import DatabaseUnusable, open_configured_database
+    from bot.storage.opening import DatabaseUnusable
     from bot.storage.ownership import SessionsTaken, claim_database_sessions
     from bot.telegram.dispatcher import build_bot, build_dispatcher
     from bot.telegram.sessions import (
@@ -177,9 +175,7 @@ async def start_telegram(running: Running, stack: AsyncExitStack) -> tuple[Bot, 
     db = running.database
     if db is None:
         try:
-            db = await open_configured_database(
-                running.settings.database_target, local_file=running.settings.database
-            )
+            db = await open_settings_database(running.settings)
         except DatabaseUnusable as exc:
             raise StartupError(str(exc)) from None
         stack.push_async_callback(db.close)
