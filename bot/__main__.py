@@ -5,10 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.config import ConfigError, Settings, load_settings
+
+# The sub-commands that live in their own modules (imported when used): the module, the
+# function adding its parser to ``loyalty-bot``'s sub-commands, and the one running it
+# (``args``, ``Settings`` -> exit status).
+_COMMANDS = {
+    "import": ("bot.importing.cli", "add_import_parser", "run_import_command"),
+    "links": ("bot.links.cli", "add_links_parser", "run_links_command"),
+    "kiosk": ("bot.kiosk.cli", "add_kiosk_parser", "run_kiosk_command"),
+    "api-client": ("bot.api.cli", "add_api_client_parser", "run_api_client_command"),
+    "broadcast": ("bot.telegram.broadcast_cli", "add_broadcast_parser", "run_broadcast_command"),
+    "db": ("bot.db_cli", "add_db_parser", "run_db_command"),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,24 +52,8 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("doctor", help="check the configuration and reach the platform")
 
-    from bot.importing.cli import add_import_parser
-
-    add_import_parser(commands)
-    from bot.links.cli import add_links_parser
-
-    add_links_parser(commands)
-    from bot.kiosk.cli import add_kiosk_parser
-
-    add_kiosk_parser(commands)
-    from bot.api.cli import add_api_client_parser
-
-    add_api_client_parser(commands)
-    from bot.telegram.broadcast_cli import add_broadcast_parser
-
-    add_broadcast_parser(commands)
-    from bot.db_cli import add_db_parser
-
-    add_db_parser(commands)
+    for module, add_parser, _ in _COMMANDS.values():
+        getattr(importlib.import_module(module), add_parser)(commands)
     return parser
 
 
@@ -93,30 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.app import doctor
 
         return asyncio.run(doctor(settings))
-    if args.command == "import":
-        from bot.importing.cli import run_import_command
-
-        return run_import_command(args, settings)
-    if args.command == "links":
-        from bot.links.cli import run_links_command
-
-        return run_links_command(args, settings)
-    if args.command == "kiosk":
-        from bot.kiosk.cli import run_kiosk_command
-
-        return run_kiosk_command(args, settings)
-    if args.command == "api-client":
-        from bot.api.cli import run_api_client_command
-
-        return run_api_client_command(args, settings)
-    if args.command == "broadcast":
-        from bot.telegram.broadcast_cli import run_broadcast_command
-
-        return run_broadcast_command(args, settings)
-    if args.command == "db":
-        from bot.db_cli import run_db_command
-
-        return run_db_command(args, settings)
+    if args.command in _COMMANDS:
+        module, _, function = _COMMANDS[args.command]
+        command: Callable[[argparse.Namespace, Settings], int] = getattr(
+            importlib.import_module(module), function
+        )
+        return command(args, settings)
     return 2  # pragma: no cover - argparse refuses unknown commands
 
 
