@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from decimal import Decimal
 
 from bot.loyalty.base import LoyaltyBackend
@@ -67,34 +67,22 @@ def birthday_month_days(day: dt.date) -> list[str]:
     return month_days
 
 
+@dataclass(eq=False)
 class BirthdayTreats:
-    def __init__(
-        self,
-        book: BirthdayBook,
-        owed: OwedBonuses,
-        payer: BonusPayer[OwedBonus],
-        backend: LoyaltyBackend,
-        catalog: CampaignCatalog,
-        *,
-        zone: dt.tzinfo = dt.UTC,
-        bonus: Decimal | None = None,
-        campaign: str = "",
-        send_from_hour: int = 9,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._book = book
-        self._owed = owed
-        self._payer = payer
-        self._backend = backend
-        self._catalog = catalog
-        self._zone = zone
-        self._bonus = bonus
-        self._campaign = campaign
-        self._send_from_hour = send_from_hour
-        self._clock = clock
+    book: BirthdayBook
+    owed: OwedBonuses
+    payer: BonusPayer[OwedBonus]
+    backend: LoyaltyBackend
+    catalog: CampaignCatalog
+    _: KW_ONLY
+    zone: dt.tzinfo = dt.UTC
+    bonus: Decimal | None = None
+    campaign: str = ""
+    send_from_hour: int = 9
+    clock: Clock = utc_now
 
     def local_now(self) -> dt.datetime:
-        return self._clock().astimezone(self._zone)
+        return self.clock().astimezone(self.zone)
 
     async def refresh(self, limit: int = REFRESH_PER_RUN) -> int:
         """Read birthdays from the platform for links never (or not lately) checked.
@@ -102,17 +90,17 @@ class BirthdayTreats:
         Stops at the first ``Unavailable``; returns how many were read.
         """
         read = 0
-        checked_before = self._clock() - RECHECK_AFTER
-        for code in await self._book.unchecked(checked_before=checked_before, limit=limit):
+        checked_before = self.clock() - RECHECK_AFTER
+        for code in await self.book.unchecked(checked_before=checked_before, limit=limit):
             try:
-                member = await self._backend.get_member(code)
+                member = await self.backend.get_member(code)
             except Unavailable as exc:
                 log.info("Birthdays not read: the platform is unavailable (%s)", exc.message)
                 break
             except LoyaltyError as exc:
                 log.warning("Birthday of member %s not read: %s", code, exc.message)
                 continue
-            await self._book.remember(code, None if member is None else member.birthday)
+            await self.book.remember(code, None if member is None else member.birthday)
             read += 1
         return read
 
@@ -124,28 +112,28 @@ class BirthdayTreats:
         get it); an unpaid bonus stays owed. Returns how many greetings went out.
         """
         now = self.local_now()
-        if now.hour < self._send_from_hour:
+        if now.hour < self.send_from_hour:
             return 0
         today = now.date()
         month_days = birthday_month_days(today)
         given = 0
-        for member in await self._book.retake_ungreeted(
-            month_days, today.year, claimed_before=self._clock() - GREETING_LEASE
+        for member in await self.book.retake_ungreeted(
+            month_days, today.year, claimed_before=self.clock() - GREETING_LEASE
         ):
             # Its bonus was owed with the claim; the owed-bonus rounds pay it.
-            state = await self._owed.state(f"birthday:{member.member_code}:{today.year}")
+            state = await self.owed.state(f"birthday:{member.member_code}:{today.year}")
             bonus = None
-            if state is not None and state is not BonusState.FAILED and self._bonus is not None:
+            if state is not None and state is not BonusState.FAILED and self.bonus is not None:
                 grant = self._grant()
                 bonus = None if grant is None else await self._described(grant)
             pending = state in (BonusState.SENDING, BonusState.DOUBT)
             given += await self._greet(send, member, today.year, bonus, pending)
-        celebrating = await self._book.celebrating(month_days, today.year)
+        celebrating = await self.book.celebrating(month_days, today.year)
         if not celebrating:
             return given
         grant = self._grant()
         for member in celebrating:
-            claimed, owed = await self._book.claim_treat(
+            claimed, owed = await self.book.claim_treat(
                 member.member_code, today.year, member.birthday, grant
             )
             if not claimed:
@@ -176,7 +164,7 @@ class BirthdayTreats:
         except Exception:
             log.exception("Birthday greeting of member %s not sent", member.member_code)
             return 0
-        await self._book.greeted(member.member_code, year)
+        await self.book.greeted(member.member_code, year)
         return 1
 
     async def run(self, send: Send) -> int:
@@ -189,13 +177,13 @@ class BirthdayTreats:
 
     def _grant(self) -> BonusGrant | None:
         """Today's bonus; no platform call (its campaign is checked when it is paid)."""
-        if self._bonus is None:
+        if self.bonus is None:
             return None
-        return BonusGrant(self._campaign or FIRST_POINTS_CAMPAIGN, self._bonus)
+        return BonusGrant(self.campaign or FIRST_POINTS_CAMPAIGN, self.bonus)
 
     async def _described(self, grant: BonusGrant) -> SignupBonus | None:
         try:
-            campaign = await bonus_campaign(self._catalog, grant.campaign_id)
+            campaign = await bonus_campaign(self.catalog, grant.campaign_id)
         except LoyaltyError:
             return None
         return None if campaign is None else SignupBonus(grant.amount, campaign)
@@ -203,13 +191,13 @@ class BirthdayTreats:
     async def _pay(self, owed: OwedBonus | None) -> tuple[SignupBonus | None, bool]:
         if owed is None:
             return None, False
-        campaign = await self._payer.pay(owed)
+        campaign = await self.payer.pay(owed)
         if campaign is not None:
             return SignupBonus(owed.amount, campaign), False
-        if await self._owed.state(owed.key) is not BonusState.DOUBT:
+        if await self.owed.state(owed.key) is not BonusState.DOUBT:
             return None, False
         try:
-            described = await bonus_campaign(self._catalog, owed.campaign_id)
+            described = await bonus_campaign(self.catalog, owed.campaign_id)
         except LoyaltyError:
             described = None
         return (None if described is None else SignupBonus(owed.amount, described)), True
