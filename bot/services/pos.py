@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -89,30 +89,24 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
+@dataclass(eq=False)
 class PosAuth:
-    def __init__(
-        self,
-        clients: ApiClients,
-        master: Callable[[], Awaitable[bytes]],
-        *,
-        window: dt.timedelta,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._clients = clients
-        self._master = master
-        self._window = window
-        self._clock = clock
+    clients: ApiClients
+    master: Callable[[], Awaitable[bytes]]
+    _: KW_ONLY
+    window: dt.timedelta
+    clock: Clock = utc_now
 
     async def add(self, name: str) -> tuple[ApiClient, str]:
         """A new client and its secret (shown once; only its hash is kept)."""
         name = name.strip()
         if not name:
             raise ValueError("a client needs a name")
-        if await self._clients.active_named(name) is not None:
+        if await self.clients.active_named(name) is not None:
             raise ValueError(f"a client named {name!r} exists; revoke it first")
         key_id = f"pos_{secrets.token_hex(8)}"
-        secret = client_secret(await self._master(), key_id)
-        return await self._clients.add(name, key_id, secret_hash(secret)), secret
+        secret = client_secret(await self.master(), key_id)
+        return await self.clients.add(name, key_id, secret_hash(secret)), secret
 
     async def verify(
         self, key_id: str | None, timestamp: str | None, signature: str | None, body: bytes
@@ -121,24 +115,24 @@ class PosAuth:
             raise PosRefusal(
                 "unauthorized", "X-Client-Id, X-Timestamp and X-Signature are required"
             )
-        client = await self._clients.by_key_id(key_id)
+        client = await self.clients.by_key_id(key_id)
         if client is None or client.revoked:
             raise PosRefusal("unauthorized", "unknown or revoked client")
         try:
             at = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
         except (ValueError, OverflowError, OSError):
             raise PosRefusal("stale_timestamp", "X-Timestamp must be Unix seconds") from None
-        if abs(self._clock() - at) > self._window:
+        if abs(self.clock() - at) > self.window:
             raise PosRefusal(
                 "stale_timestamp",
-                f"X-Timestamp is more than {int(self._window.total_seconds())} s from now",
+                f"X-Timestamp is more than {int(self.window.total_seconds())} s from now",
             )
-        secret = client_secret(await self._master(), key_id)
+        secret = client_secret(await self.master(), key_id)
         if not hmac.compare_digest(secret_hash(secret), client.secret_hash):
             raise PosRefusal("unauthorized", "the API key changed: add the client again")
         if not hmac.compare_digest(sign(secret, timestamp, body), signature.lower()):
             raise PosRefusal("bad_signature", "the signature does not match the body")
-        if not await self._clients.first_use_of(client.id, signature.lower(), 2 * self._window):
+        if not await self.clients.first_use_of(client.id, signature.lower(), 2 * self.window):
             raise PosRefusal("replayed", "this request was received before")
         return client
 
@@ -204,20 +198,14 @@ def _number(value: Decimal | None) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
 
+@dataclass(eq=False)
 class PosDesk:
-    def __init__(
-        self,
-        backend: LoyaltyBackend,
-        catalog: CampaignCatalog,
-        requests: ApiRequests,
-        *,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._backend = backend
-        self._catalog = catalog
-        self._requests = requests
-        self._clock = clock
-        self._notifier: BalanceNotifier | None = None
+    backend: LoyaltyBackend
+    catalog: CampaignCatalog
+    requests: ApiRequests
+    _: KW_ONLY
+    clock: Clock = utc_now
+    _notifier: BalanceNotifier | None = field(default=None, init=False)
 
     def set_notifier(self, notifier: BalanceNotifier | None) -> None:
         self._notifier = notifier
@@ -231,7 +219,7 @@ class PosDesk:
             raise PosRefusal("invalid_json", "the body must be a JSON object")
         order = await self._order(kind, payload)
         marker = f"POS {client.id}/{hashlib.sha256(order.key.encode()).hexdigest()[:16]}"
-        request, held, fresh = await self._requests.begin(
+        request, held, fresh = await self.requests.begin(
             client.id, order.key, _digest(kind, payload), marker, stale_after=PENDING_STALE
         )
         if not held:
@@ -250,17 +238,17 @@ class PosDesk:
             receipt = await self._send(order, marker)
         except (Rejected, NotFound) as exc:
             body = {"error": "refused", "message": exc.message, "idempotency_key": order.key}
-            await self._requests.finish(client.id, order.key, STATUS["refused"], body)
+            await self.requests.finish(client.id, order.key, STATUS["refused"], body)
             return STATUS["refused"], body
         except LoyaltyError as exc:
-            await self._requests.in_doubt(client.id, order.key)
+            await self.requests.in_doubt(client.id, order.key)
             log.warning("POS request %s in doubt: %s", order.key, exc.message)
             raise PosRefusal(
                 "platform_unavailable",
                 "the platform did not answer; send the same request (same idempotency_key) again",
             ) from exc
         except BaseException:
-            await self._requests.in_doubt(client.id, order.key)
+            await self.requests.in_doubt(client.id, order.key)
             raise
         return await self._done(client, order, receipt, repeated=False)
 
@@ -268,9 +256,9 @@ class PosDesk:
         self, client: ApiClient, order: _Order, receipt: Receipt, *, repeated: bool
     ) -> tuple[int, dict[str, Any]]:
         body = self._answer(order, receipt)
-        await self._requests.finish(client.id, order.key, 200, body)
+        await self.requests.finish(client.id, order.key, 200, body)
         await tell_receipt(
-            self._notifier, self._backend, order.member.code, order.campaign, receipt
+            self._notifier, self.backend, order.member.code, order.campaign, receipt
         )
         return 200, {**body, "repeated": repeated}
 
@@ -301,15 +289,15 @@ class PosDesk:
     async def _send(self, order: _Order, marker: str) -> Receipt:
         if order.purchase is not None:
             purchase = order.purchase.model_copy(update={"description": marker})
-            return await self._backend.record_purchase(order.member.code, purchase)
+            return await self.backend.record_purchase(order.member.code, purchase)
         assert order.redemption is not None
         redemption = order.redemption.model_copy(update={"description": marker})
-        return await self._backend.redeem(order.member.code, redemption)
+        return await self.backend.redeem(order.member.code, redemption)
 
     async def _recorded(self, order: _Order, marker: str) -> Receipt | None:
         """The receipt of a transaction an earlier try recorded, found by its marker."""
         return await recorded_receipt(
-            self._backend, order.member.code, order.campaign.id, marker, depth=HISTORY_DEPTH
+            self.backend, order.member.code, order.campaign.id, marker, depth=HISTORY_DEPTH
         )
 
     async def _order(self, kind: str, payload: dict[str, Any]) -> _Order:
@@ -346,7 +334,7 @@ class PosDesk:
                 CampaignKind.POINTS,
                 CampaignKind.EVENTS,
             ):
-                rewards = {reward.id for reward in await self._backend.rewards(campaign.id)}
+                rewards = {reward.id for reward in await self.backend.rewards(campaign.id)}
                 if reward_id not in rewards:
                     raise PosRefusal("invalid_request", "no such reward in the campaign")
                 redemption = redemption.model_copy(update={"reward_id": reward_id})
@@ -369,9 +357,7 @@ class PosDesk:
             else:
                 raise PosRefusal("invalid_request", "a visits campaign redeems rewards only")
         member = await (
-            self._backend.find_member_by_card(card)
-            if card
-            else self._backend.get_member(code or "")
+            self.backend.find_member_by_card(card) if card else self.backend.get_member(code or "")
         )
         if member is None:
             raise PosRefusal("unknown_card", "no member has that card number or member code")
@@ -382,11 +368,11 @@ class PosDesk:
     async def _campaign(self, campaign_id: str | None) -> Campaign:
         if campaign_id is None:
             campaign = next(
-                (c for c in await self._catalog.campaigns() if c.kind is CampaignKind.POINTS),
+                (c for c in await self.catalog.campaigns() if c.kind is CampaignKind.POINTS),
                 None,
             )
         else:
-            campaign = (await self._catalog.by_id()).get(campaign_id)
+            campaign = (await self.catalog.by_id()).get(campaign_id)
         if campaign is None:
             raise PosRefusal("unknown_campaign", "no such campaign (campaign_id)")
         return campaign

@@ -187,7 +187,7 @@ async def test_bad_requests_get_a_clear_4xx_and_record_nothing(
     assert await recorded(ct_backend, code) == [first.json()["transaction_id"]]
 
     # A revoked client is refused at once.
-    assert await shop.pos.auth._clients.revoke("till-1")
+    assert await shop.pos.auth.clients.revoke("till-1")
     revoked = await pos.post("purchases", {**sale, "idempotency_key": "sale-10"})
     assert revoked.status_code == 401 and revoked.json()["error"] == "unauthorized"
     assert await recorded(ct_backend, code) == [first.json()["transaction_id"]]
@@ -251,7 +251,7 @@ async def test_a_purchase_whose_answer_was_lost_is_looked_up_not_sent_again(
     transport = LosesActivityAnswers()
     lossy = ClientToolboxClient(ct_settings(ct_sandbox_url), HttpSettings(), transport=transport)
     shop.stack.push_async_callback(lossy.aclose)
-    shop.pos.desk._backend = lossy
+    shop.pos.desk.backend = lossy
     pos = await till(shop)
     sale = {"idempotency_key": "order-5", "card_number": card, "amount": "2.00"}
     before = len(shop.app.telegram.sent)
@@ -282,7 +282,7 @@ async def test_a_request_whose_process_died_is_looked_up_after_its_lease(
     code, card = await jane(shop)
     pos = await till(shop)
     sale = {"idempotency_key": "order-kill", "card_number": card, "amount": "1.50"}
-    client = await shop.pos.auth._clients.by_key_id(pos.key_id)
+    client = await shop.pos.auth.clients.by_key_id(pos.key_id)
     assert client is not None
     requests = ApiRequests(shop.app.db, clock=shop.clock)
     marker = f"POS {client.id}/{hashlib.sha256(b'order-kill').hexdigest()[:16]}"
