@@ -22,7 +22,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import KW_ONLY, dataclass, field, fields
 from decimal import Decimal
 from enum import StrEnum
 
@@ -392,25 +392,23 @@ def _fold(
     return result
 
 
+@dataclass(eq=False)
 class SignupJoins:
     """Applies signup links to joins: the ``SignupHook`` of ``Enrollment``, personal links,
     and paying bonuses that are owed (in doubt after a failure) exactly once."""
 
-    def __init__(
-        self,
-        repository: LinkRepository,
-        backend: LoyaltyBackend,
-        catalog: CampaignCatalog,
-        members: MemberLinks,
-        *,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._repository = repository
-        self._backend = backend
-        self._catalog = catalog
-        self._members = members
-        self._clock = clock
-        self._payer = BonusPayer(repository, backend, catalog, clock=clock, name="signup bonus")
+    repository: LinkRepository
+    backend: LoyaltyBackend
+    catalog: CampaignCatalog
+    members: MemberLinks
+    _: KW_ONLY
+    clock: Clock = utc_now
+    _payer: BonusPayer[BonusDue] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._payer = BonusPayer(
+            self.repository, self.backend, self.catalog, clock=self.clock, name="signup bonus"
+        )
 
     @property
     def payer(self) -> BonusPayer[BonusDue]:
@@ -433,12 +431,12 @@ class SignupJoins:
         """
         bonus_campaigns: frozenset[str] = frozenset()
         if first_attempt:
-            visited = await self._repository.visit(telegram_user_id)
+            visited = await self.repository.visit(telegram_user_id)
             if visited is not None and visited.bonus is not None and visited.campaign_id:
-                campaign = (await self._catalog.by_id()).get(visited.campaign_id)
+                campaign = (await self.catalog.by_id()).get(visited.campaign_id)
                 if campaign is not None and campaign.kind in BONUS_KINDS:
                     bonus_campaigns = frozenset({campaign.id})
-        claim = await self._repository.claim(
+        claim = await self.repository.claim(
             telegram_user_id, member_code, bonus_campaigns=bonus_campaigns
         )
         if claim is None:
@@ -455,7 +453,7 @@ class SignupJoins:
 
         Never raises a platform error: a bonus that could not be paid stays owed.
         """
-        settled = await self._repository.settle(telegram_user_id, member.code, created=created)
+        settled = await self.repository.settle(telegram_user_id, member.code, created=created)
         if settled is None:
             return None
         link = settled.link
@@ -465,7 +463,7 @@ class SignupJoins:
             return await self._pay(settled.due)
         if link.campaign_id is not None and link.campaign_id not in member.campaign_ids:
             try:
-                await self._backend.join_campaign(member.code, link.campaign_id)
+                await self.backend.join_campaign(member.code, link.campaign_id)
             except LoyaltyError as exc:
                 log.warning(
                     "Member %s could not join campaign %s of signup link: %s",
@@ -478,7 +476,7 @@ class SignupJoins:
     async def _credited(self, amount: Decimal, campaign_id: str | None) -> SignupBonus | None:
         """The bonus a create credited, with its campaign for wording (``None`` if unknown)."""
         try:
-            campaign = (await self._catalog.by_id()).get(campaign_id or "")
+            campaign = (await self.catalog.by_id()).get(campaign_id or "")
         except LoyaltyError as exc:
             log.info("Credited signup bonus not described: %s", exc.message)
             return None
@@ -502,7 +500,7 @@ class SignupJoins:
 
         Never raises a platform error.
         """
-        planned = await self._repository.claimed_by(telegram_user_id)
+        planned = await self.repository.claimed_by(telegram_user_id)
         if planned is not None:
             member = Member(code=member_code)
             await self.finish(telegram_user_id, member, created=planned == member_code)
@@ -521,17 +519,17 @@ class SignupJoins:
         link = opening.link
         if link is None or link.member_code is None or opening.link_id is None:
             raise ValueError("not a personal link")
-        member = await self._backend.get_member(link.member_code)
+        member = await self.backend.get_member(link.member_code)
         if member is None:
             log.warning("Personal link for member %s: no such member", link.member_code)
             return None
-        record = await self._repository.claim_personal(
+        record = await self.repository.claim_personal(
             opening.link_id, telegram_user_id, opening.attempt_id
         )
         if record is None:
             return None
         try:
-            member_link = await self._members.link(
+            member_link = await self.members.link(
                 telegram_user_id,
                 member.code,
                 card_number=member.card_number,
@@ -539,6 +537,6 @@ class SignupJoins:
             )
         except LinkConflict as conflict:
             log.info("Personal link not applied: %s", conflict)
-            await self._repository.release_personal(opening.link_id, telegram_user_id)
+            await self.repository.release_personal(opening.link_id, telegram_user_id)
             return None
         return Joined(member=member, link=member_link, created=False)
