@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from dataclasses import KW_ONLY, dataclass, field
 
 from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError
@@ -36,34 +37,31 @@ log = logging.getLogger(__name__)
 HISTORY_DEPTH = 20
 
 
+@dataclass(eq=False)
 class BalanceWatcher:
-    def __init__(
-        self,
-        backend: LoyaltyBackend,
-        catalog: CampaignCatalog,
-        cursors: WatchCursors,
-        notifier: BalanceNotifier,
-        *,
-        calls_per_minute: int,
-        active_days: int,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._backend = backend
-        self._catalog = catalog
-        self._cursors = cursors
-        self._notifier = notifier
-        self._gap = 60.0 / calls_per_minute
-        self._active = dt.timedelta(days=active_days)
-        self._clock = clock
+    backend: LoyaltyBackend
+    catalog: CampaignCatalog
+    cursors: WatchCursors
+    notifier: BalanceNotifier
+    _: KW_ONLY
+    calls_per_minute: int
+    active_days: int
+    clock: Clock = utc_now
+    _gap: float = field(init=False)
+    _active: dt.timedelta = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._gap = 60.0 / self.calls_per_minute
+        self._active = dt.timedelta(days=self.active_days)
 
     async def check(self, member_code: str) -> int:
         """Tell the member's transactions since their cursor; returns how many were new."""
-        history = await self._backend.history(member_code, limit=HISTORY_DEPTH)
+        history = await self.backend.history(member_code, limit=HISTORY_DEPTH)
         if not history:
             return 0
-        cursor = await self._cursors.get(member_code)
+        cursor = await self.cursors.get(member_code)
         if cursor is None:
-            await self._cursors.advance(member_code, history[0].id)
+            await self.cursors.advance(member_code, history[0].id)
             return 0
         ids = [transaction.id for transaction in history]
         new = history[: ids.index(cursor)] if cursor in ids else history
@@ -71,21 +69,21 @@ class BalanceWatcher:
             return 0
         for transaction in reversed(new):
             await self._tell(member_code, transaction)
-        await self._cursors.advance(member_code, history[0].id)
+        await self.cursors.advance(member_code, history[0].id)
         return len(new)
 
     async def _tell(self, member_code: str, transaction: Transaction) -> None:
-        campaign = (await self._catalog.by_id()).get(transaction.campaign_id)
+        campaign = (await self.catalog.by_id()).get(transaction.campaign_id)
         if campaign is None:
             return
         line = None
-        for balance in await self._backend.balances(member_code):
+        for balance in await self.backend.balances(member_code):
             if balance.campaign_id == campaign.id:
                 line = balance_line(balance)
         amount = abs(transaction.amount)
         earned = None if transaction.is_redemption else amount
         if line is not None:
-            line = with_rewards(line, await self._backend.rewards(campaign.id))
+            line = with_rewards(line, await self.backend.rewards(campaign.id))
         change = BalanceChange(
             key=transaction_key(transaction.id),
             member_code=member_code,
@@ -95,12 +93,12 @@ class BalanceWatcher:
             line=line,
             new_rewards=() if line is None else newly_available(line, earned),
         )
-        await notify(self._notifier, change)
+        await notify(self.notifier, change)
 
     async def round(self, stop: asyncio.Event | None = None) -> int:
         """One pass over the active members, paced by the budget; returns the news told."""
         told = 0
-        for member_code in await self._cursors.active_members(self._clock() - self._active):
+        for member_code in await self.cursors.active_members(self.clock() - self._active):
             if stop is not None and stop.is_set():
                 break
             try:
