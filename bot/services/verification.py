@@ -15,7 +15,7 @@ import logging
 import secrets
 import smtplib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from email.message import EmailMessage
 from enum import StrEnum
 from typing import Protocol
@@ -206,28 +206,20 @@ def _typed_code(text: str) -> str:
     return "".join(ch for ch in text if not ch.isspace() and ch != "-")
 
 
+@dataclass(eq=False)
 class EmailVerification:
-    def __init__(
-        self,
-        codes: CodeStore,
-        sender: CodeSender,
-        *,
-        clock: Clock,
-        ttl: dt.timedelta = CODE_TTL,
-        max_attempts: int = MAX_ATTEMPTS,
-        max_resends: int = MAX_RESENDS,
-    ) -> None:
-        self._codes = codes
-        self.sender = sender
-        self._clock = clock
-        self._ttl = ttl
-        self.max_attempts = max_attempts
-        self.max_resends = max_resends
+    codes: CodeStore
+    sender: CodeSender
+    _: KW_ONLY
+    clock: Clock
+    ttl: dt.timedelta = CODE_TTL
+    max_attempts: int = MAX_ATTEMPTS
+    max_resends: int = MAX_RESENDS
 
     async def _new_hashed_code(self) -> tuple[str, str, dt.datetime]:
         code = new_code()
         hashed = await asyncio.to_thread(hash_code, code)
-        return code, hashed, self._clock() + self._ttl
+        return code, hashed, self.clock() + self.ttl
 
     async def start(self, user_id: int, email: str, compose: MailComposer) -> None:
         """Send a fresh code to ``email``; an earlier pending code stops working.
@@ -235,34 +227,34 @@ class EmailVerification:
         Raises ``TooManyCodes`` when the user has used every resend of a round started less
         than a code's lifetime ago, so typing the address again is no way around the limit.
         """
-        earlier = await self._codes.get(user_id)
+        earlier = await self.codes.get(user_id)
         if (
             earlier is not None
             and earlier.resends >= self.max_resends
-            and self._clock() < earlier.started_at + self._ttl
+            and self.clock() < earlier.started_at + self.ttl
         ):
             raise TooManyCodes(f"user {user_id} asked for {earlier.resends + 1} codes")
         code, hashed, expires_at = await self._new_hashed_code()
-        await self._codes.start(user_id, email, hashed, expires_at)
+        await self.codes.start(user_id, email, hashed, expires_at)
         try:
             await self.sender.send(compose(email, code))
         except DeliveryFailed as exc:
             log.warning("Could not send a code to %s: %s", mask_email(email), exc)
-            await self._codes.clear(user_id)
+            await self.codes.clear(user_id)
             raise
 
     async def pending_email(self, user_id: int) -> str | None:
-        pending = await self._codes.get(user_id)
+        pending = await self.codes.get(user_id)
         return None if pending is None else pending.email
 
     async def resend(self, user_id: int, compose: MailComposer) -> ResendResult:
-        pending = await self._codes.get(user_id)
+        pending = await self.codes.get(user_id)
         if pending is None:
             return ResendResult(ResendStatus.NO_CODE)
         if pending.resends >= self.max_resends:
             return ResendResult(ResendStatus.LIMIT_REACHED, email=pending.email)
         code, hashed, expires_at = await self._new_hashed_code()
-        resends = await self._codes.count_resend(user_id, hashed, expires_at)
+        resends = await self.codes.count_resend(user_id, hashed, expires_at)
         if resends is None:
             return ResendResult(ResendStatus.NO_CODE)
         try:
@@ -276,21 +268,21 @@ class EmailVerification:
 
     async def check(self, user_id: int, typed: str) -> CheckResult:
         """Check a typed code; a right code is used up, a wrong one costs a try."""
-        pending = await self._codes.get(user_id)
+        pending = await self.codes.get(user_id)
         if pending is None:
             return CheckResult(CheckStatus.NO_CODE)
         can_resend = pending.resends < self.max_resends
         if pending.attempts >= self.max_attempts:
             return CheckResult(CheckStatus.TOO_MANY_TRIES, pending.email, can_resend=can_resend)
-        if self._clock() >= pending.expires_at:
+        if self.clock() >= pending.expires_at:
             return CheckResult(CheckStatus.EXPIRED, pending.email, can_resend=can_resend)
-        attempts = await self._codes.count_attempt(user_id)
+        attempts = await self.codes.count_attempt(user_id)
         if attempts is None:
             return CheckResult(CheckStatus.NO_CODE)
         if attempts > self.max_attempts:
             return CheckResult(CheckStatus.TOO_MANY_TRIES, pending.email, can_resend=can_resend)
         if await asyncio.to_thread(code_matches, _typed_code(typed), pending.code_hash):
-            await self._codes.clear(user_id)
+            await self.codes.clear(user_id)
             return CheckResult(CheckStatus.VERIFIED, pending.email)
         tries_left = self.max_attempts - attempts
         if tries_left == 0:
