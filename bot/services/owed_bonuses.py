@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Generic, Protocol, TypeVar
 
@@ -100,26 +101,19 @@ async def bonus_campaign(catalog: CampaignCatalog, campaign_id: str) -> Campaign
     return next((c for c in campaigns if c.kind is CampaignKind.POINTS), None)
 
 
+@dataclass(eq=False)
 class BonusPayer(Generic[B]):
     """Pays the bonuses of one store, and settles the ones left owed, in the background too."""
 
-    def __init__(
-        self,
-        store: BonusStore[B],
-        backend: LoyaltyBackend,
-        catalog: CampaignCatalog,
-        *,
-        clock: Clock = utc_now,
-        name: str = "bonus",
-    ) -> None:
-        self._store = store
-        self._backend = backend
-        self._catalog = catalog
-        self._clock = clock
-        self._name = name
-        self._settling: asyncio.Task[None] | None = None
-        self.notifier: BalanceNotifier | None = None
-        """Told of each owed bonus finally credited (its member heard it was on its way)."""
+    store: BonusStore[B]
+    backend: LoyaltyBackend
+    catalog: CampaignCatalog
+    _: KW_ONLY
+    clock: Clock = utc_now
+    name: str = "bonus"
+    _settling: asyncio.Task[None] | None = field(default=None, init=False)
+    notifier: BalanceNotifier | None = field(default=None, init=False)
+    """Told of each owed bonus finally credited (its member heard it was on its way)."""
 
     async def pay(self, bonus: B) -> Campaign | None:
         """Send one bonus (its row is in state ``sending``) and record what became of it.
@@ -128,38 +122,38 @@ class BonusPayer(Generic[B]):
         no answer: in doubt, settled later). Never raises a platform error.
         """
         try:
-            campaign = await bonus_campaign(self._catalog, bonus.campaign_id)
+            campaign = await bonus_campaign(self.catalog, bonus.campaign_id)
             if campaign is None:
-                log.warning("%s for campaign %s cannot be paid", self._name, bonus.campaign_id)
-                await self._store.bonus_outcome(bonus, BonusState.FAILED)
+                log.warning("%s for campaign %s cannot be paid", self.name, bonus.campaign_id)
+                await self.store.bonus_outcome(bonus, BonusState.FAILED)
                 return None
             purchase = bonus_purchase(
                 campaign.kind, campaign.points_ratio, bonus.amount, campaign.id, bonus.marker
             )
-            await self._backend.join_campaign(bonus.member_code, campaign.id, purchase)
+            await self.backend.join_campaign(bonus.member_code, campaign.id, purchase)
         except Unavailable as exc:
             log.warning(
                 "%s for member %s in doubt (%s); it is checked and paid later",
-                self._name,
+                self.name,
                 bonus.member_code,
                 exc.message,
             )
-            await self._store.bonus_outcome(bonus, BonusState.DOUBT)
+            await self.store.bonus_outcome(bonus, BonusState.DOUBT)
             return None
         except LoyaltyError as exc:
             log.warning(
                 "%s for member %s refused by the platform: %s",
-                self._name,
+                self.name,
                 bonus.member_code,
                 exc.message,
             )
-            await self._store.bonus_outcome(bonus, BonusState.FAILED)
+            await self.store.bonus_outcome(bonus, BonusState.FAILED)
             return None
-        await self._store.bonus_outcome(bonus, BonusState.CREDITED)
+        await self.store.bonus_outcome(bonus, BonusState.CREDITED)
         return campaign
 
     async def _was_paid(self, bonus: B) -> bool:
-        history = await self._backend.history(bonus.member_code, limit=BONUS_HISTORY_DEPTH)
+        history = await self.backend.history(bonus.member_code, limit=BONUS_HISTORY_DEPTH)
         return any(transaction.description == bonus.marker for transaction in history)
 
     async def settle_owed(self, *, member_code: str | None = None, limit: int = 50) -> int:
@@ -168,21 +162,21 @@ class BonusPayer(Generic[B]):
         A bonus whose marker is in the history was paid and is only recorded as such; the
         others are sent again. Returns how many were credited.
         """
-        stale_before = self._clock() - BONUS_RETRY_AFTER
+        stale_before = self.clock() - BONUS_RETRY_AFTER
         credited = 0
-        for taken in await self._store.take_owed_batch(
+        for taken in await self.store.take_owed_batch(
             stale_before=stale_before, member_code=member_code, limit=limit
         ):
             try:
                 paid = await self._was_paid(taken)
             except LoyaltyError as exc:
-                log.info("Owed %s not checked yet: %s", self._name, exc.message)
-                await self._store.bonus_outcome(taken, BonusState.DOUBT)
+                log.info("Owed %s not checked yet: %s", self.name, exc.message)
+                await self.store.bonus_outcome(taken, BonusState.DOUBT)
                 continue
             if paid:
-                await self._store.bonus_outcome(taken, BonusState.CREDITED)
+                await self.store.bonus_outcome(taken, BonusState.CREDITED)
                 credited += 1
-                await self._tell(taken, await bonus_campaign(self._catalog, taken.campaign_id))
+                await self._tell(taken, await bonus_campaign(self.catalog, taken.campaign_id))
             elif (campaign := await self.pay(taken)) is not None:
                 credited += 1
                 await self._tell(taken, campaign)
@@ -192,7 +186,7 @@ class BonusPayer(Generic[B]):
         if self.notifier is None or campaign is None:
             return
         change = await bonus_change(
-            self._backend, bonus.member_code, campaign, bonus.amount, bonus.marker
+            self.backend, bonus.member_code, campaign, bonus.amount, bonus.marker
         )
         await notify(self.notifier, change)
 
@@ -213,7 +207,7 @@ class BonusPayer(Generic[B]):
             try:
                 await self.settle_owed()
             except LoyaltyError as exc:
-                log.info("Owed %ss wait: %s", self._name, exc.message)
+                log.info("Owed %ss wait: %s", self.name, exc.message)
             except Exception:
-                log.exception("Settling owed %ss failed; trying again later", self._name)
+                log.exception("Settling owed %ss failed; trying again later", self.name)
             await asyncio.sleep(every)
