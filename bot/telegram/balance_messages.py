@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from aiogram import Bot, Dispatcher
@@ -102,35 +103,28 @@ def balance_change_text(change: BalanceChange) -> str:
     return "\n".join(lines)
 
 
+@dataclass(eq=False)
 class TelegramBalanceNotifier:
     """Tells members of balance changes through the outbox."""
 
-    def __init__(
-        self,
-        outbox: Outbox,
-        bot: Bot,
-        i18n: I18n,
-        links: MemberLinks,
-        switches: NotificationSettings,
-    ) -> None:
-        self._outbox = outbox
-        self._bot = bot
-        self._i18n = i18n
-        self._links = links
-        self._switches = switches
+    outbox: Outbox
+    bot: Bot
+    i18n: I18n
+    links: MemberLinks
+    switches: NotificationSettings
 
     async def balance_changed(self, change: BalanceChange) -> None:
-        link = await self._links.get_by_member(change.member_code)
+        link = await self.links.get_by_member(change.member_code)
         if link is None:
             return
         user_id = link.telegram_user_id
-        if not (await self._switches.get(user_id)).balance:
+        if not (await self.switches.get(user_id)).balance:
             log.info("Balance change %s not told: the member turned them off", change.key)
             return
-        language = await self._links.get_language(user_id)
-        with self._i18n.context(), self._i18n.use_locale(language or self._i18n.default_locale):
+        language = await self.links.get_language(user_id)
+        with self.i18n.context(), self.i18n.use_locale(language or self.i18n.default_locale):
             text = balance_change_text(change)
-        await self._outbox.send_text(self._bot, f"balance:{change.key}", user_id, text)
+        await self.outbox.send_text(self.bot, f"balance:{change.key}", user_id, text)
 
 
 def connect_balance_messages(

@@ -20,7 +20,7 @@ import time
 import zoneinfo
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from aiogram import Bot
@@ -160,23 +160,15 @@ class BroadcastReport:
 Progress = Callable[[BroadcastReport], None]
 
 
+@dataclass(eq=False)
 class Broadcaster:
-    def __init__(
-        self,
-        outbox: Outbox,
-        bot: Bot,
-        switches: NotificationSettings,
-        *,
-        quiet: QuietHours,
-        clock: Clock = utc_now,
-        workers: int = WORKERS,
-    ) -> None:
-        self._outbox = outbox
-        self._bot = bot
-        self._switches = switches
-        self._quiet = quiet
-        self._clock = clock
-        self._workers = workers
+    outbox: Outbox
+    bot: Bot
+    switches: NotificationSettings
+    _: KW_ONLY
+    quiet: QuietHours
+    clock: Clock = utc_now
+    workers: int = WORKERS
 
     async def run(
         self,
@@ -216,19 +208,19 @@ class Broadcaster:
             and await self._outside_quiet_hours(report, stop, wait_quiet)
         ):
             await self._send(report, queue.get_nowait(), text, photo)
-        await asyncio.gather(*(worker() for _ in range(self._workers)))
+        await asyncio.gather(*(worker() for _ in range(self.workers)))
         report.stopped = stop.is_set() and not queue.empty()
         return report
 
     async def _outside_quiet_hours(
         self, report: BroadcastReport, stop: asyncio.Event, wait: bool
     ) -> bool:
-        while (until := self._quiet.until(self._clock())) is not None:
+        while (until := self.quiet.until(self.clock())) is not None:
             report.held_until = until
             if not wait:
                 return False
             log.info("Quiet hours: the broadcast waits until %s", until)
-            seconds = min((until - self._clock()).total_seconds(), 60.0)
+            seconds = min((until - self.clock()).total_seconds(), 60.0)
             try:
                 await asyncio.wait_for(stop.wait(), max(seconds, 0.1))
                 return False
@@ -241,18 +233,18 @@ class Broadcaster:
         self, report: BroadcastReport, recipient: Recipient, text: str, photo: Path | None
     ) -> None:
         key = f"broadcast:{report.broadcast}:{recipient.telegram_user_id}"
-        repository = self._outbox.repository
+        repository = self.outbox.repository
         before = await repository.get(key)
         if before is not None and before.state == "sent":
             report.already += 1
             return
         try:
             if photo is None:
-                await self._outbox.send_text(self._bot, key, recipient.telegram_user_id, text)
+                await self.outbox.send_text(self.bot, key, recipient.telegram_user_id, text)
             else:
                 payload = {"path": str(photo), "caption": text, "reply_markup": None}
-                await self._outbox.deliver(
-                    self._bot, key, recipient.telegram_user_id, "photo", payload
+                await self.outbox.deliver(
+                    self.bot, key, recipient.telegram_user_id, "photo", payload
                 )
         except Exception as exc:
             log.exception("Broadcast to %s not sent", recipient.telegram_user_id)
@@ -266,7 +258,7 @@ class Broadcaster:
             report.sent += 1
         elif message.state == "failed":
             if any(word in message.error.lower() for word in UNREACHABLE_ERRORS):
-                await self._switches.mark_unreachable(recipient.telegram_user_id)
+                await self.switches.mark_unreachable(recipient.telegram_user_id)
                 report.blocked += 1
             else:
                 report.failed += 1
