@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import aiohttp
 import httpx
 
 CHUNK_BYTES = 64 * 1024
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +112,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         limits: aiohttp.ClientTimeout,
     ) -> FormAnswer:
         """A form post straight through aiohttp, with no httpx request or response built
-        around it (a third of a platform call's CPU); failures are the same httpx errors."""
+        around it (a third of a platform call's CPU); failures are the same httpx errors.
+
+        The form goes as the bytes aiohttp's ``FormData`` would send (``urlencode``, UTF-8),
+        encoded here in one call: aiohttp's form object cost about a third of the rest."""
+        body = urlencode(list(form.items()), doseq=True).encode()
         with _as_httpx_errors(None):
             async with self._client().post(
-                url, data=form, headers=headers, allow_redirects=False, timeout=limits
+                url,
+                data=body,
+                headers={**headers, "Content-Type": FORM_TYPE},
+                allow_redirects=False,
+                timeout=limits,
             ) as response:
                 return FormAnswer(response.status, await response.read())
 
