@@ -11,13 +11,19 @@ strong reference per answer type makes every later lookup a cache hit.
 aiogram sends every call as a form: each nested value (a keyboard, entities) dumped to JSON on
 its own, then the whole form URL-encoded character by character. The Bot API takes the same
 parameters as one ``application/json`` body, which is one C-level ``json.dumps``; calls that
-upload a file still go as aiogram's multipart form.
+upload a file still go as aiogram's multipart form. The body is built from the method's fields
+directly (no ``model_dump`` of the whole call first: 70 -> 43 µs for a balance answer with its
+keyboard) and encoded by orjson, which also reads every answer (``getUpdates`` batches
+included): a third of the standard library's time either way. orjson reads an integer beyond 64
+bits as a float; Telegram's ids have at most 52 significant bits.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
+import orjson
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
@@ -36,7 +42,26 @@ def keep_answer_type(returning: Any) -> None:
         _answer_types[returning] = Response[returning]
 
 
+def dumps(value: Any) -> str:
+    """JSON text as aiogram's ``json_dumps`` gives it (its form puts nested values so)."""
+    return dump_bytes(value).decode()
+
+
+def dump_bytes(value: Any) -> bytes:
+    """orjson's encoding; what it refuses (an integer beyond 64 bits, a key that is not a
+    string) goes through the standard library as before."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value).encode()
+
+
 class BotApiSession(AiohttpSession):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("json_loads", orjson.loads)
+        kwargs.setdefault("json_dumps", dumps)
+        super().__init__(**kwargs)
+
     def check_response(
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
     ) -> Response[TelegramType]:
@@ -51,14 +76,20 @@ class BotApiSession(AiohttpSession):
         them out of the form (``None`` and empty text)."""
         files: dict[str, Any] = {}
         fields: dict[str, Any] = {}
-        for key, value in method.model_dump(warnings=False).items():
-            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+        # What ``model_dump`` gives, field by field: declared fields, then extra ones.
+        values = [(key, getattr(method, key)) for key in type(method).model_fields]
+        values.extend((method.__pydantic_extra__ or {}).items())
+        prepare = self.prepare_value
+        for key, value in values:
+            if value is None:
+                continue
+            prepared = prepare(value, bot=bot, files=files, _dumps_json=False)
             if prepared is None or prepared == "":
                 continue
             fields[key] = prepared
         if files:
             return None
-        return self.json_dumps(fields).encode()
+        return dump_bytes(fields)
 
     async def make_request(  # aiogram's signature, ``timeout`` included
         self,

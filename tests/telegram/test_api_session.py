@@ -13,12 +13,20 @@ import weakref
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
-from aiogram.methods import GetUserChatBoosts, Response, SendMessage, SendPhoto
+from aiogram.methods import (
+    EditMessageLiveLocation,
+    GetUserChatBoosts,
+    Response,
+    SendMessage,
+    SendPhoto,
+)
 from aiogram.types import (
     BufferedInputFile,
     BusinessConnection,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    MessageEntity,
+    ReplyParameters,
     UserChatBoosts,
 )
 
@@ -87,5 +95,64 @@ async def test_uploads_still_go_as_a_multipart_form() -> None:
         upload = SendPhoto(chat_id=7, photo=BufferedInputFile(b"\x89PNG", filename="card.png"))
         assert session.build_json(bot, upload) is None
         assert session.build_json(bot, SendPhoto(chat_id=7, photo="file-id")) is not None
+    finally:
+        await session.close()
+
+
+async def test_the_json_body_matches_aiograms_form_for_nested_lists_dates_and_extras() -> None:
+    session = BotApiSession()
+    bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    try:
+        method = SendMessage(
+            chat_id=7,
+            text="5 points",
+            entities=[MessageEntity(type="bold", offset=0, length=1)],
+            reply_parameters=ReplyParameters(message_id=3),
+            not_a_bot_api_field="kept as aiogram keeps it",
+        )
+        edit = EditMessageLiveLocation(
+            chat_id=7, message_id=3, latitude=1.5, longitude=2.5, live_period=60
+        )
+        for call in (method, edit):
+            body = session.build_json(bot, call)
+            assert body is not None
+            form = {
+                key: prepared
+                for key, value in call.model_dump(warnings=False).items()
+                if (prepared := session.prepare_value(value, bot=bot, files={}))
+            }
+            # The form has nested values as JSON text and everything else as it is.
+            decoded = {
+                key: json.loads(value) if value[:1] in "[{" else value
+                for key, value in form.items()
+            }
+            fields = json.loads(body)
+            assert set(fields) == set(decoded)
+            for key, value in fields.items():
+                assert value == decoded[key] or str(value) == decoded[key], key
+        assert json.loads(session.build_json(bot, method) or b"")["not_a_bot_api_field"]
+    finally:
+        await session.close()
+
+
+async def test_what_orjson_refuses_is_encoded_by_the_standard_library() -> None:
+    session = BotApiSession()
+    bot = Bot(TOKEN, session=session)
+    try:
+        huge = 2**70
+        body = session.build_json(bot, SendMessage(chat_id=huge, text="x"))
+        assert body is not None and json.loads(body)["chat_id"] == huge
+        assert json.loads(session.json_dumps({"id": huge})) == {"id": huge}
+        # Answers are read by orjson: Telegram's ids have at most 52 significant bits, and
+        # those come back exact (orjson reads integers beyond 64 bits as floats).
+        widest = -(2**52) - 1
+        message = {"message_id": 1, "date": 0, "chat": {"id": widest, "type": "private"}}
+        answer = session.check_response(
+            bot,
+            SendMessage(chat_id=widest, text="x"),
+            200,
+            json.dumps({"ok": True, "result": message}),
+        )
+        assert answer.result is not None and answer.result.chat.id == widest
     finally:
         await session.close()
