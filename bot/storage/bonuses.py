@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.storage.database import Repository, Transaction
-from bot.storage.links import BonusState, owed_rows, take_owed_rows
+from bot.storage.database import Row, Transaction
+from bot.storage.links import BonusState, OwedBonusRows
 from bot.storage.timestamps import from_text, to_text
 
 
@@ -32,7 +31,7 @@ class OwedBonus:
     updated_at: dt.datetime
 
 
-def _owed_from_row(row: sqlite3.Row) -> OwedBonus:
+def _owed_bonus_from_row(row: Row) -> OwedBonus:
     return OwedBonus(
         key=row["key"],
         member_code=row["member_code"],
@@ -72,12 +71,16 @@ async def owe_bonus(
             to_text(now),
         ),
     )
-    return None if row is None else _owed_from_row(row)
+    return None if row is None else _owed_bonus_from_row(row)
 
 
-class OwedBonuses(Repository):
-    """The ``owed_bonuses`` table, with the same three calls as ``LinkRepository``'s signup
-    bonuses so that one payer (``bot.services.owed_bonuses``) settles both."""
+class OwedBonuses(OwedBonusRows[OwedBonus]):
+    """The ``owed_bonuses`` table; its bonus calls are ``LinkRepository``'s for signup bonuses
+    (``OwedBonusRows``), so that one payer (``bot.services.owed_bonuses``) settles both."""
+
+    _owed_table = "owed_bonuses"
+    _owed_key = ("key",)
+    _owed_from_row = staticmethod(_owed_bonus_from_row)
 
     async def owe(
         self, *, key: str, member_code: str, campaign_id: str, amount: Decimal, label: str
@@ -92,56 +95,6 @@ class OwedBonuses(Repository):
                 label=label,
                 now=self._clock(),
             )
-
-    async def bonus_outcome(self, bonus: OwedBonus, state: BonusState) -> None:
-        await self._database.execute(
-            "UPDATE owed_bonuses SET state = ?, updated_at = ? WHERE key = ?",
-            (state.value, to_text(self._clock()), bonus.key),
-        )
-
-    async def bonuses_owed(
-        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
-    ) -> list[OwedBonus]:
-        """Bonuses in doubt, and sends that never reported back (older than ``stale_before``)."""
-        rows = await owed_rows(
-            self._database,
-            "owed_bonuses",
-            stale_before=stale_before,
-            member_code=member_code,
-            limit=limit,
-        )
-        return [_owed_from_row(row) for row in rows]
-
-    async def take_owed_batch(
-        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
-    ) -> list[OwedBonus]:
-        """Take up to ``limit`` bonuses to settle, for one retry each (``take_owed_rows``)."""
-        rows = await take_owed_rows(
-            self._database,
-            "owed_bonuses",
-            "key",
-            now=self._clock(),
-            stale_before=stale_before,
-            member_code=member_code,
-            limit=limit,
-        )
-        return [_owed_from_row(row) for row in rows]
-
-    async def take_owed(self, bonus: OwedBonus, *, stale_before: dt.datetime) -> OwedBonus | None:
-        """Take an owed bonus for one retry; ``None`` if another worker holds it."""
-        row = await self._database.fetch_one(
-            "UPDATE owed_bonuses SET state = ?, updated_at = ? WHERE key = ? "
-            "AND (state = ? OR (state = ? AND updated_at < ?)) RETURNING *",
-            (
-                BonusState.SENDING.value,
-                to_text(self._clock()),
-                bonus.key,
-                BonusState.DOUBT.value,
-                BonusState.SENDING.value,
-                to_text(stale_before),
-            ),
-        )
-        return None if row is None else _owed_from_row(row)
 
     async def state(self, key: str) -> BonusState | None:
         row = await self._database.fetch_one(

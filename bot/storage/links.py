@@ -18,9 +18,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
-from bot.storage.database import Database, Repository, Transaction
+from bot.storage.database import Repository, Row, SQLValue, Transaction
 from bot.storage.timestamps import from_text, to_text
 
 LINKS_SECRET = "signup-links"
@@ -61,49 +61,86 @@ def _owed_params(stale_before: dt.datetime) -> tuple[str, str, str]:
     return (BonusState.DOUBT.value, BonusState.SENDING.value, to_text(stale_before))
 
 
-async def owed_rows(
-    database: Database,
-    table: str,
-    *,
-    stale_before: dt.datetime,
-    member_code: str | None,
-    limit: int,
-) -> list[Any]:
-    """The rows of ``table`` (``signup_bonuses`` or ``owed_bonuses``) still to settle."""
-    return await database.fetch_all(
-        f"SELECT * FROM {table} WHERE {_OWED} "
-        "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
-        (*_owed_params(stale_before), member_code, member_code, limit),
-    )
+B = TypeVar("B")
 
 
-async def take_owed_rows(
-    database: Database,
-    table: str,
-    key: str,
-    *,
-    now: dt.datetime,
-    stale_before: dt.datetime,
-    member_code: str | None,
-    limit: int,
-) -> list[Any]:
-    """Take up to ``limit`` rows of ``table`` still to settle for one retry each, in one
-    statement, by moving them to ``sending``. Two workers never hold one bonus; on PostgreSQL
-    one being taken by another replica is skipped. ``key``: the table's key columns."""
-    return await database.fetch_all(
-        f"UPDATE {table} SET state = ?, updated_at = ? WHERE ({key}) IN (SELECT {key} "
-        f"FROM {table} WHERE {_OWED} AND (CAST(? AS TEXT) IS NULL OR member_code = ?) "
-        f"ORDER BY updated_at LIMIT ?{database.skip_locked}) AND {_OWED} RETURNING *",
-        (
-            BonusState.SENDING.value,
-            to_text(now),
-            *_owed_params(stale_before),
-            member_code,
-            member_code,
-            limit,
-            *_owed_params(stale_before),
-        ),
-    )
+class OwedBonusRows(Repository, Generic[B]):
+    """The calls of ``bot.services.owed_bonuses.BonusStore`` on one table of bonuses owed
+    (``signup_bonuses``, ``owed_bonuses``), so that one payer settles both. A subclass names
+    the table and its key columns (attributes of the same names on ``B``) and reads a row."""
+
+    _owed_table: ClassVar[str]
+    _owed_key: ClassVar[tuple[str, ...]]
+
+    @staticmethod
+    def _owed_from_row(row: Row) -> B:
+        raise NotImplementedError
+
+    def _owed_where(self, bonus: B) -> tuple[str, tuple[SQLValue, ...]]:
+        """``WHERE`` words picking ``bonus``'s row, and their parameters."""
+        where = " AND ".join(f"{column} = ?" for column in self._owed_key)
+        return where, tuple(getattr(bonus, column) for column in self._owed_key)
+
+    async def bonus_outcome(self, bonus: B, state: BonusState) -> None:
+        where, key = self._owed_where(bonus)
+        await self._database.execute(
+            f"UPDATE {self._owed_table} SET state = ?, updated_at = ? WHERE {where}",
+            (state.value, to_text(self._clock()), *key),
+        )
+
+    async def bonuses_owed(
+        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
+    ) -> list[B]:
+        """Bonuses in doubt, and sends that never reported back (older than ``stale_before``)."""
+        rows = await self._database.fetch_all(
+            f"SELECT * FROM {self._owed_table} WHERE {_OWED} "
+            "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
+            (*_owed_params(stale_before), member_code, member_code, limit),
+        )
+        return [self._owed_from_row(row) for row in rows]
+
+    async def take_owed_batch(
+        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
+    ) -> list[B]:
+        """Take up to ``limit`` bonuses to settle for one retry each, in one statement, by
+        moving them to ``sending``. Two workers never hold one bonus; on PostgreSQL one being
+        taken by another replica is skipped."""
+        table, key = self._owed_table, ", ".join(self._owed_key)
+        rows = await self._database.fetch_all(
+            f"UPDATE {table} SET state = ?, updated_at = ? WHERE ({key}) IN (SELECT {key} "
+            f"FROM {table} WHERE {_OWED} AND (CAST(? AS TEXT) IS NULL OR member_code = ?) "
+            f"ORDER BY updated_at LIMIT ?{self._database.skip_locked}) AND {_OWED} RETURNING *",
+            (
+                BonusState.SENDING.value,
+                to_text(self._clock()),
+                *_owed_params(stale_before),
+                member_code,
+                member_code,
+                limit,
+                *_owed_params(stale_before),
+            ),
+        )
+        return [self._owed_from_row(row) for row in rows]
+
+    async def take_owed(self, bonus: B, *, stale_before: dt.datetime) -> B | None:
+        """Take an owed bonus for one retry; ``None`` if another worker holds it.
+
+        A bonus in doubt is taken by moving it to ``sending``; one already ``sending`` only
+        once its send is older than ``stale_before`` (its worker died), so two workers can
+        never both hold it.
+        """
+        where, key = self._owed_where(bonus)
+        row = await self._database.fetch_one(
+            f"UPDATE {self._owed_table} SET state = ?, updated_at = ? "
+            f"WHERE {where} AND {_OWED} RETURNING *",
+            (
+                BonusState.SENDING.value,
+                to_text(self._clock()),
+                *key,
+                *_owed_params(stale_before),
+            ),
+        )
+        return None if row is None else self._owed_from_row(row)
 
 
 def token_digest(token: str) -> str:
@@ -222,7 +259,7 @@ class DailyCount:
     count: int
 
 
-def _bonus_from_row(row: sqlite3.Row) -> BonusDue:
+def _bonus_from_row(row: Row) -> BonusDue:
     return BonusDue(
         member_code=row["member_code"],
         campaign_id=row["campaign_id"],
@@ -242,7 +279,11 @@ _USABLE = (
 )
 
 
-class LinkRepository(Repository):
+class LinkRepository(OwedBonusRows[BonusDue]):
+    _owed_table = "signup_bonuses"
+    _owed_key = ("member_code", "campaign_id")
+    _owed_from_row = staticmethod(_bonus_from_row)
+
     async def installation_secret(self, name: str = LINKS_SECRET) -> bytes:
         """The installation's random key of that name, made on first use (race-safe)."""
         async with self._database.transaction() as tx:
@@ -528,64 +569,6 @@ class LinkRepository(Repository):
             (telegram_user_id,),
         )
         return None if row is None else str(row["planned_member_code"])
-
-    async def bonus_outcome(self, bonus: BonusDue, state: BonusState) -> None:
-        await self._database.execute(
-            "UPDATE signup_bonuses SET state = ?, updated_at = ? "
-            "WHERE member_code = ? AND campaign_id = ?",
-            (state.value, to_text(self._clock()), bonus.member_code, bonus.campaign_id),
-        )
-
-    async def bonuses_owed(
-        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
-    ) -> list[BonusDue]:
-        """Bonuses in doubt, and sends that never reported back (older than ``stale_before``)."""
-        rows = await owed_rows(
-            self._database,
-            "signup_bonuses",
-            stale_before=stale_before,
-            member_code=member_code,
-            limit=limit,
-        )
-        return [_bonus_from_row(row) for row in rows]
-
-    async def take_owed_batch(
-        self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
-    ) -> list[BonusDue]:
-        """Take up to ``limit`` bonuses to settle, for one retry each (``take_owed_rows``)."""
-        rows = await take_owed_rows(
-            self._database,
-            "signup_bonuses",
-            "member_code, campaign_id",
-            now=self._clock(),
-            stale_before=stale_before,
-            member_code=member_code,
-            limit=limit,
-        )
-        return [_bonus_from_row(row) for row in rows]
-
-    async def take_owed(self, bonus: BonusDue, *, stale_before: dt.datetime) -> BonusDue | None:
-        """Take an owed bonus for one retry; ``None`` if another worker holds it.
-
-        A bonus in doubt is taken by moving it to ``sending``; one already ``sending`` only
-        once its send is older than ``stale_before`` (its worker died), so two workers can
-        never both hold it.
-        """
-        row = await self._database.fetch_one(
-            "UPDATE signup_bonuses SET state = ?, updated_at = ? "
-            "WHERE member_code = ? AND campaign_id = ? "
-            "AND (state = ? OR (state = ? AND updated_at < ?)) RETURNING *",
-            (
-                BonusState.SENDING.value,
-                to_text(self._clock()),
-                bonus.member_code,
-                bonus.campaign_id,
-                BonusState.DOUBT.value,
-                BonusState.SENDING.value,
-                to_text(stale_before),
-            ),
-        )
-        return None if row is None else _bonus_from_row(row)
 
     async def bonus_state(self, member_code: str, campaign_id: str) -> BonusState | None:
         row = await self._database.fetch_one(
