@@ -11,24 +11,15 @@ is asked once more for reads, a timeout is never retried.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from urllib.parse import urlencode
 
 import aiohttp
 import httpx
 
+from bot.loyalty.http1 import FormAnswer as FormAnswer
+
 CHUNK_BYTES = 64 * 1024
-FORM_TYPE = "application/x-www-form-urlencoded"
-
-
-@dataclass(frozen=True, slots=True)
-class FormAnswer:
-    """A platform's answer to a form post: what the clients read of it."""
-
-    status_code: int
-    content: bytes
 
 
 @contextmanager
@@ -103,29 +94,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1"},
         )
-
-    async def post_form(
-        self,
-        url: str,
-        form: Mapping[str, str],
-        headers: Mapping[str, str],
-        limits: aiohttp.ClientTimeout,
-    ) -> FormAnswer:
-        """A form post straight through aiohttp, with no httpx request or response built
-        around it (a third of a platform call's CPU); failures are the same httpx errors.
-
-        The form goes as the bytes aiohttp's ``FormData`` would send (``urlencode``, UTF-8),
-        encoded here in one call: aiohttp's form object cost about a third of the rest."""
-        body = urlencode(list(form.items()), doseq=True).encode()
-        with _as_httpx_errors(None):
-            async with self._client().post(
-                url,
-                data=body,
-                headers={**headers, "Content-Type": FORM_TYPE},
-                allow_redirects=False,
-                timeout=limits,
-            ) as response:
-                return FormAnswer(response.status, await response.read())
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -1,17 +1,21 @@
 """The pooled HTTP client each platform client keeps for the life of the process: httpx's API
 over aiohttp's connection pool (``AiohttpTransport``: a platform call costs a fifth of the CPU
-of httpcore's pool)."""
+of httpcore's pool), and form posts over ``Http1Pool``'s keep-alive connections."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Self
+from urllib.parse import urlencode
 
-import aiohttp
 import httpx
 
-from bot.loyalty.aiohttp_transport import AiohttpTransport, FormAnswer
+from bot.loyalty.aiohttp_transport import AiohttpTransport
+from bot.loyalty.http1 import FormAnswer, Http1Pool
 from bot.loyalty.options import HttpSettings
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+USER_AGENT = "loyalty-bot"
 
 
 class PooledPlatformClient:
@@ -27,14 +31,16 @@ class PooledPlatformClient:
     ) -> None:
         # Form posts skip httpx on the default transport (``_post_form``); a transport given
         # by the caller (tests that drop or refuse calls) sees every call through httpx.
-        self._direct = None if transport else AiohttpTransport(max_connections=http.pool_size)
-        self._base_headers = dict(headers or {})
-        self._timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=http.connect_timeout,
-            sock_connect=http.connect_timeout,
-            sock_read=http.read_timeout,
+        self._forms = (
+            None
+            if transport
+            else Http1Pool(
+                max_connections=http.pool_size,
+                connect_timeout=http.connect_timeout,
+                read_timeout=http.read_timeout,
+            )
         )
+        self._form_headers = {"User-Agent": USER_AGENT, **(headers or {})}
         self._http = httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(
@@ -46,7 +52,7 @@ class PooledPlatformClient:
             limits=httpx.Limits(
                 max_connections=http.pool_size, max_keepalive_connections=http.pool_size
             ),
-            transport=transport or self._direct,
+            transport=transport or AiohttpTransport(max_connections=http.pool_size),
             follow_redirects=False,
         )
 
@@ -54,13 +60,17 @@ class PooledPlatformClient:
         self, url: str, form: Mapping[str, str], headers: Mapping[str, str]
     ) -> FormAnswer:
         """Post a form; the answer's status and body. Failures are httpx's errors either way."""
-        if self._direct is None:
+        if self._forms is None:
             response = await self._http.post(url, data=form, headers=headers)
             return FormAnswer(response.status_code, response.content)
-        merged = {**self._base_headers, **headers} if self._base_headers else headers
-        return await self._direct.post_form(url, form, merged, self._timeout)
+        # The bytes httpx (and aiohttp's FormData) would send for the form.
+        body = urlencode(list(form.items()), doseq=True).encode()
+        merged = {**self._form_headers, **headers} if headers else self._form_headers
+        return await self._forms.post_form(url, body, merged, FORM_TYPE)
 
     async def aclose(self) -> None:
+        if self._forms is not None:
+            await self._forms.aclose()
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:
