@@ -644,21 +644,23 @@ class AltcraftApi:
         self.store.update_profile(profile_id, data)
         return {"profile_id": profile_id}
 
-    def update_profile(self, params: Params) -> dict[str, Any]:
+    def _existing_profile(self, params: Params) -> tuple[int, str]:
+        """The database and the profile the call names; 404 when there is none."""
         db_id = self._database(params)
         profile_id = self._find_profile(db_id, self._profile_matching(params), params)
         if profile_id is None:
             raise ApiError(404, "Profile not found")
+        return db_id, profile_id
+
+    def update_profile(self, params: Params) -> dict[str, Any]:
+        db_id, profile_id = self._existing_profile(params)
         data = self._profile_data(params)
         self._email_free(db_id, data, profile_id)
         self.store.update_profile(profile_id, data)
         return {"profile_id": profile_id}
 
     def get_profile(self, params: Params) -> dict[str, Any]:
-        db_id = self._database(params)
-        profile_id = self._find_profile(db_id, self._profile_matching(params), params)
-        if profile_id is None:
-            raise ApiError(404, "Profile not found")
+        _, profile_id = self._existing_profile(params)
         return {"data": self.store.profile_fields(profile_id)}
 
 

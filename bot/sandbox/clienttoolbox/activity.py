@@ -138,19 +138,8 @@ def record_activity(call: ApiCall) -> Answer:
         movement = {
             "purchase": {"item": item.description, "quantity": units, "description": description}
         }
-    transaction_id = call.ledger.add_movement(
-        customer,
-        campaign.campaign_id,
-        units,
-        stamp=now_stamp(),
-        item_pk=item_pk,
-        authorization=description,
-        service_product=service_product,
-        user_name=call.user_id,
-        custom_fields=transaction_custom_fields(call),
-    )
-    return receipt_answer(
-        call, campaign, customer, transaction_id, description, movement, redemption=False
+    return _recorded(
+        call, customer, campaign, units, description, movement, item_pk, service_product
     )
 
 
@@ -229,20 +218,44 @@ def redeem(call: ApiCall) -> Answer:
             "description": description,
         }
         ensure_covered(standing, standing.balance, units)
-    transaction_id = call.ledger.add_movement(
+    return _recorded(
+        call,
         customer,
-        campaign.campaign_id,
-        -units,
-        stamp=now_stamp(),
+        campaign,
+        units,
+        description,
+        movement,
+        item_pk,
+        service_product,
         redeemed=True,
-        item_pk=item_pk,
+    )
+
+
+def _recorded(
+    call: ApiCall,
+    customer: Customer,
+    campaign: Campaign,
+    units: int,
+    description: str,
+    movement: dict[str, Node],
+    item_pk: int | None,
+    service_product: str,
+    *,
+    redeemed: bool = False,
+) -> Answer:
+    """Store an accrual or redemption (``authorization``: its description) and answer it."""
+    transaction_id = call.add_movement(
+        customer,
+        campaign,
+        units,
         authorization=description,
+        redeemed=redeemed,
+        item_pk=item_pk,
         service_product=service_product,
-        user_name=call.user_id,
         custom_fields=transaction_custom_fields(call),
     )
     return receipt_answer(
-        call, campaign, customer, transaction_id, description, movement, redemption=True
+        call, campaign, customer, transaction_id, description, movement, redemption=redeemed
     )
 
 

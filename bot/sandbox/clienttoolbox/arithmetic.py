@@ -37,15 +37,20 @@ def _amount(text: str, name: str) -> Decimal:
     return Decimal(f"{sign}{head}{'.' if mark else ''}{tail}")
 
 
+def _count(value: Decimal, text: str, name: str, fraction: str, *, positive: bool) -> int:
+    """``value`` as a whole count (``fraction``: why a fraction is refused), above 0 or, when
+    not ``positive``, at least 0."""
+    if value != value.to_integral_value():
+        raise AmountProblem(f"{name} {text!r} {fraction}")
+    if value < 0 or (positive and value == 0):
+        raise AmountProblem(f"{name} {text!r} must be {'above' if positive else 'at least'} 0")
+    return int(value)
+
+
 def money_cents(text: str, name: str, *, positive: bool = True) -> int:
     """``9.95``, ``9,95``, ``.75`` → cents; more than two decimals is refused."""
-    value = _amount(text, name)
-    cents = value * 100
-    if cents != cents.to_integral_value():
-        raise AmountProblem(f"{name} {text!r} has more than two decimals")
-    if cents < 0 or (positive and cents == 0):
-        raise AmountProblem(f"{name} {text!r} must be {'above' if positive else 'at least'} 0")
-    return int(cents)
+    cents = _amount(text, name) * 100
+    return _count(cents, text, name, "has more than two decimals", positive=positive)
 
 
 def money_value(text: str, name: str) -> Decimal:
@@ -58,11 +63,7 @@ def money_value(text: str, name: str) -> Decimal:
 
 def whole(text: str, name: str, *, unit: str, positive: bool = True) -> int:
     value = _amount(text, name)
-    if value != value.to_integral_value():
-        raise AmountProblem(f"{name} {text!r} is not a whole number of {unit}")
-    if value < 0 or (positive and value == 0):
-        raise AmountProblem(f"{name} {text!r} must be {'above' if positive else 'at least'} 0")
-    return int(value)
+    return _count(value, text, name, f"is not a whole number of {unit}", positive=positive)
 
 
 def purchase_points(campaign: Campaign, cents: int) -> int:

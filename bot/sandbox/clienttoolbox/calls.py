@@ -124,6 +124,34 @@ class ApiCall:
         parts = text.split("|,|") if "|,|" in text else text.split(",")
         return [self.campaign_by_id(part.strip()) for part in parts if part.strip()]
 
+    def add_movement(
+        self,
+        customer: Customer,
+        campaign: Campaign,
+        units: int,
+        *,
+        authorization: str,
+        stamp: str | None = None,
+        redeemed: bool = False,
+        item_pk: int | None = None,
+        service_product: str = "",
+        custom_fields: Mapping[str, str] | None = None,
+    ) -> int:
+        """Store a transaction made by this call's user (now, unless ``stamp`` says when);
+        a redemption's ``units`` are taken from the balance."""
+        return self.ledger.add_movement(
+            customer,
+            campaign.campaign_id,
+            -units if redeemed else units,
+            stamp=stamp or now_stamp(),
+            redeemed=redeemed,
+            item_pk=item_pk,
+            authorization=authorization,
+            service_product=service_product,
+            user_name=self.user_id,
+            custom_fields=custom_fields,
+        )
+
     def customer(self, *, code_only: bool = False) -> Customer:
         """The customer named by ``code`` (or ``card_number``), or ``NoMatch``."""
         code = self.text("code")

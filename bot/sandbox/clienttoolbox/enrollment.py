@@ -20,14 +20,13 @@ def enroll(call: ApiCall, customer: Customer, campaigns: Sequence[Campaign]) -> 
     for campaign in campaigns:
         if campaign.campaign_id in belongs:
             continue
-        call.ledger.add_movement(
+        call.add_movement(
             customer,
-            campaign.campaign_id,
+            campaign,
             0,
             stamp=stamp,
             authorization=ACTIVATION,
             service_product="Activation",
-            user_name=call.user_id,
         )
         belongs.add(campaign.campaign_id)
 
@@ -46,13 +45,11 @@ def credit_auto_add(call: ApiCall, customer: Customer, campaign: Campaign, value
             units = whole(value, "auto_add", unit=campaign.kind)
     except AmountProblem as problem:
         raise ApiError(str(problem)) from None
-    call.ledger.add_movement(
+    call.add_movement(
         customer,
-        campaign.campaign_id,
+        campaign,
         units,
-        stamp=now_stamp(),
-        item_pk=item_pk,
         authorization=AUTO_ADD,
+        item_pk=item_pk,
         service_product=service_product,
-        user_name=call.user_id,
     )

@@ -22,7 +22,7 @@ from typing import Any
 KINDS = ("points", "giftcard", "events", "earned", "buyx")
 MONEY_KINDS = frozenset({"giftcard", "earned"})
 
-PROFILE_COLUMNS = (
+CONTACT_COLUMNS = (
     "first_name",
     "last_name",
     "phone",
@@ -33,6 +33,10 @@ PROFILE_COLUMNS = (
     "state",
     "postal_code",
     "country",
+)
+"""The profile columns a customer block shows as they are."""
+PROFILE_COLUMNS = (
+    *CONTACT_COLUMNS,
     "custom_date",
     "custom_field",
     "customer_username",

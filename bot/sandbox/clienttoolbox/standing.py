@@ -11,6 +11,7 @@ from bot.sandbox.clienttoolbox.arithmetic import (
 )
 from bot.sandbox.clienttoolbox.envelope import Many, Node
 from bot.sandbox.clienttoolbox.ledger import (
+    CONTACT_COLUMNS,
     MONEY_KINDS,
     Campaign,
     Catalogue,
@@ -21,19 +22,6 @@ from bot.sandbox.clienttoolbox.ledger import (
 )
 
 UNSET_DATE = "0000-00-00"
-
-_PROFILE_OUT = (
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "street1",
-    "street2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-)
 
 
 @dataclass
@@ -110,7 +98,7 @@ def profile_block(customer: Customer, *, hide_custom_field: bool = False) -> dic
     """The customer as ``customer_info``, searches and finds show it."""
     profile = customer.profile
     block: dict[str, Node] = {"code": customer.code, "card_number": customer.card_number}
-    block.update({name: profile[name] for name in _PROFILE_OUT})
+    block.update({name: profile[name] for name in CONTACT_COLUMNS})
     block["custom_date"] = profile["custom_date"] or UNSET_DATE
     if not hide_custom_field:
         block["custom_field"] = profile["custom_field"]

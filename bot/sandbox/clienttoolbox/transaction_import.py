@@ -181,16 +181,15 @@ def _import_row(
             ensure_covered(standing, standing.balance, units)
         else:
             ensure_covered(standing, standing.item(item).current, units, f" of {item.description}")
-    transaction_id = call.ledger.add_movement(
+    transaction_id = call.add_movement(
         customer,
-        campaign.campaign_id,
-        -units if redeemed else units,
+        campaign,
+        units,
         stamp=stamp,
         redeemed=redeemed,
         item_pk=None if item is None else item.pk,
         authorization=record.get("authorization", ""),
         service_product="" if item is None else item.description,
-        user_name=call.user_id,
         custom_fields={
             str(number): value
             for name, value in record.items()
