@@ -19,31 +19,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from bot.loyalty.models import MemberImportRow, TransactionImportRow
+
 
 class ImportKind(StrEnum):
     MEMBERS = "members"
     TRANSACTIONS = "transactions"
 
 
-MEMBER_FIELDS = (
-    "code",
-    "card_number",
-    "first_name",
-    "last_name",
-    "phone",
-    "email",
-    "birthday",
-    "signup_bonus",
-)
-TRANSACTION_FIELDS = (
-    "campaign_id",
-    "member",
-    "redeemed",
-    "amount",
-    "item",
-    "date",
-    "description",
-)
+# The row models' fields, but for ``line`` (the row's own line number, not a column).
+MEMBER_FIELDS = tuple(name for name in MemberImportRow.model_fields if name != "line")
+TRANSACTION_FIELDS = tuple(name for name in TransactionImportRow.model_fields if name != "line")
 FIELDS: dict[ImportKind, tuple[str, ...]] = {
     ImportKind.MEMBERS: MEMBER_FIELDS,
     ImportKind.TRANSACTIONS: TRANSACTION_FIELDS,

@@ -32,21 +32,27 @@ class Money(_Model):
     glyph: str = ""
 
 
-class Member(_Model):
-    """A member (customer) of the loyalty program on the platform."""
+class _Profile(_Model):
+    """The profile fields a member, a new member and an imported member row share."""
 
-    code: str
+    code: str = ""
     card_number: str = ""
     first_name: str = ""
     last_name: str = ""
     phone: str = ""
     email: str = ""
     birthday: dt.date | None = None
+
+
+class Member(_Profile):
+    """A member (customer) of the loyalty program on the platform."""
+
+    code: str
     registered: bool = False
     campaign_ids: tuple[str, ...] = ()
 
 
-class NewMember(_Model):
+class NewMember(_Profile):
     """What the bot sends to create a member.
 
     ``code`` is chosen by the bot before the call so that a retried enrollment can never
@@ -55,12 +61,6 @@ class NewMember(_Model):
     """
 
     code: str
-    card_number: str = ""
-    first_name: str = ""
-    last_name: str = ""
-    phone: str = ""
-    email: str = ""
-    birthday: dt.date | None = None
     campaign_ids: tuple[str, ...] = ()
     signup_bonus: Decimal | None = None
 
@@ -236,17 +236,10 @@ class DuplicatePolicy(StrEnum):
     """Leave the member as it is and skip the row."""
 
 
-class MemberImportRow(_Model):
+class MemberImportRow(_Profile):
     """One member row to import; ``line`` is its line number in the source file."""
 
     line: int
-    code: str = ""
-    card_number: str = ""
-    first_name: str = ""
-    last_name: str = ""
-    phone: str = ""
-    email: str = ""
-    birthday: dt.date | None = None
     signup_bonus: Decimal | None = None
 
 

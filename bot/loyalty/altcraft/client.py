@@ -212,13 +212,7 @@ class AltcraftClient(AltcraftApi):
         )
         if not card_number:
             card_number = await self._new_card_number()
-        data = _profile_data(
-            first_name=new_member.first_name or None,
-            last_name=new_member.last_name or None,
-            phone=new_member.phone or None,
-            email=new_member.email or None,
-            birthday=new_member.birthday,
-        )
+        data = _profile_data(_given_fields(new_member))
         data[CODE_FIELD] = new_member.code
         data[self._settings.card_field] = card_number
         if profile is None:
@@ -293,13 +287,7 @@ class AltcraftClient(AltcraftApi):
         member = await self.get_member(code)
         if member is None:
             raise NotFound(f"no member with code {code!r}")
-        data = _profile_data(
-            first_name=changes.first_name,
-            last_name=changes.last_name,
-            phone=changes.phone,
-            email=changes.email,
-            birthday=changes.birthday,
-        )
+        data = _profile_data(changes)
         updated = await self._with_member(
             self._code_refs(code), lambda ref: self.update_profile_data(ref, data)
         )
@@ -357,14 +345,7 @@ class AltcraftClient(AltcraftApi):
         points = purchase.amount
         if points is None or points <= 0:
             raise Rejected("an Altcraft purchase needs a positive amount: the points to accrue")
-        operation = await self._move_points(
-            self._code_refs(code),
-            points,
-            redeem=False,
-            transaction_eid=f"bot-{uuid.uuid4().hex}",
-            description=purchase.description,
-        )
-        return self._receipt(operation, purchase.description, earned=points)
+        return await self._member_move(code, points, purchase.description, redeem=False)
 
     async def redeem(self, code: str, redemption: Redemption) -> Receipt:
         self._check_campaign(redemption.campaign_id)
@@ -375,14 +356,25 @@ class AltcraftClient(AltcraftApi):
         points = redemption.points
         if points is None or points <= 0:
             raise Rejected("a redemption needs a positive number of points")
+        return await self._member_move(code, points, redemption.description, redeem=True)
+
+    async def _member_move(
+        self, code: str, points: Decimal, description: str, *, redeem: bool
+    ) -> Receipt:
+        """Accrue (a purchase) or redeem ``points`` of the member with ``code``, sent once."""
         operation = await self._move_points(
             self._code_refs(code),
             points,
-            redeem=True,
+            redeem=redeem,
             transaction_eid=f"bot-{uuid.uuid4().hex}",
-            description=redemption.description,
+            description=description,
         )
-        return self._receipt(operation, redemption.description, deducted=points)
+        return self._receipt(
+            operation,
+            description,
+            earned=None if redeem else points,
+            deducted=points if redeem else None,
+        )
 
     async def _move_points(
         self,
@@ -563,13 +555,7 @@ class AltcraftClient(AltcraftApi):
         card_field = self._settings.card_field
         profile = await self._find_profile(row)
         if profile is None:
-            data = _profile_data(
-                first_name=row.first_name or None,
-                last_name=row.last_name or None,
-                phone=row.phone or None,
-                email=row.email or None,
-                birthday=row.birthday,
-            )
+            data = _profile_data(_given_fields(row))
             if row.code:
                 data[CODE_FIELD] = row.code
             if row.card_number:
@@ -699,26 +685,30 @@ def _row_result(row: TransactionImportRow, outcome: ImportOutcome, message: str)
     return ImportResult(line=row.line, outcome=outcome, member_code=row.member, message=message)
 
 
-def _profile_data(
-    *,
-    first_name: str | None,
-    last_name: str | None,
-    phone: str | None,
-    email: str | None,
-    birthday: dt.date | None,
-) -> dict[str, Any]:
+def _given_fields(person: NewMember | MemberImportRow) -> ProfileChanges:
+    """The profile fields a new member or an imported row gives (an empty one: not given)."""
+    return ProfileChanges(
+        first_name=person.first_name or None,
+        last_name=person.last_name or None,
+        phone=person.phone or None,
+        email=person.email or None,
+        birthday=person.birthday,
+    )
+
+
+def _profile_data(changes: ProfileChanges) -> dict[str, Any]:
     """Altcraft's profile fields for the given values; ``None`` leaves a field out."""
     data: dict[str, Any] = {}
-    if first_name is not None:
-        data["_fname"] = first_name
-    if last_name is not None:
-        data["_lname"] = last_name
-    if email is not None:
-        data["email"] = email
-    if phone is not None:
-        data["phones"] = [phone] if phone else []
-    if birthday is not None:
-        data["_bdate"] = f"{birthday.isoformat()}T00:00:00Z"
+    if changes.first_name is not None:
+        data["_fname"] = changes.first_name
+    if changes.last_name is not None:
+        data["_lname"] = changes.last_name
+    if changes.email is not None:
+        data["email"] = changes.email
+    if changes.phone is not None:
+        data["phones"] = [changes.phone] if changes.phone else []
+    if changes.birthday is not None:
+        data["_bdate"] = f"{changes.birthday.isoformat()}T00:00:00Z"
     return data
 
 
