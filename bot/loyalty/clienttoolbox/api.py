@@ -84,6 +84,11 @@ def number_text(value: Decimal | int) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
+def optional_number(value: Decimal | int | None) -> str | None:
+    """``number_text``, or ``None`` (the field is left out) for no value."""
+    return None if value is None else number_text(value)
+
+
 class ClientToolboxApi(PooledPlatformClient):
     """Typed async calls of the Client Toolbox API, over one pooled client."""
 
@@ -210,6 +215,16 @@ class ClientToolboxApi(PooledPlatformClient):
             log.warning("clienttoolbox %s: %s", call, exc.message)
             raise
 
+    async def _look_up(
+        self, model: type[Payload], call: str, fields: Mapping[str, str | None]
+    ) -> Payload | None:
+        """A read-only call about one customer; ``None`` when there is no such customer
+        (``no_match``, or the platform's not-found error)."""
+        try:
+            return await self._fetch(model, call, fields, read_only=True)
+        except NotFound:
+            return None
+
     async def _require(
         self,
         model: type[Payload],
@@ -297,9 +312,7 @@ class ClientToolboxApi(PooledPlatformClient):
             "campaign_id": ",".join(campaign_ids) or None,
             "code": code or None,
             "card_number": card_number or None,
-            "card_number_generate": (
-                str(card_number_generate) if card_number_generate is not None else None
-            ),
+            "card_number_generate": optional_number(card_number_generate),
             "new_code": "Yes" if new_code else None,
             "customer_password": customer_password or None,
             "send_no_email": "true" if send_no_email else None,
@@ -339,9 +352,7 @@ class ClientToolboxApi(PooledPlatformClient):
         fields: dict[str, str | None] = {
             "delimiter": delimiter,
             "overwrite_duplicates": overwrite,
-            "card_number_generate": (
-                str(card_number_generate) if card_number_generate is not None else None
-            ),
+            "card_number_generate": optional_number(card_number_generate),
             "campaigns_to_include": (",".join if api15 else "|,|".join)(campaign_ids),
         }
         if api15:
@@ -420,10 +431,7 @@ class ClientToolboxApi(PooledPlatformClient):
             "include_balances": "Y" if include_balances else "N",
             "campaign_id": campaign_id,
         }
-        try:
-            answer = await self._fetch(CustomerInfoAnswer, "customer_info", fields, read_only=True)
-        except NotFound:
-            return None
+        answer = await self._look_up(CustomerInfoAnswer, "customer_info", fields)
         return None if answer is None else answer.profile()
 
     async def customer_balance(
@@ -441,16 +449,9 @@ class ClientToolboxApi(PooledPlatformClient):
             "campaign_id": campaign_id,
             "code": code or None,
             "card_number": card_number or None,
-            "transactions_number": (
-                str(transactions_number) if transactions_number is not None else None
-            ),
+            "transactions_number": optional_number(transactions_number),
         }
-        try:
-            answer = await self._fetch(
-                BalanceStatementAnswer, "customer_balance", fields, read_only=True
-            )
-        except NotFound:
-            return None
+        answer = await self._look_up(BalanceStatementAnswer, "customer_balance", fields)
         return None if answer is None else answer.campaign
 
     async def generate_card_number(
@@ -515,10 +516,10 @@ class ClientToolboxApi(PooledPlatformClient):
             "campaign_id": campaign_id,
             "code": code or None,
             "card_number": card_number or None,
-            "amount": number_text(amount) if amount is not None else None,
+            "amount": optional_number(amount),
             "promo_id": promo_id or None,
             "service_product": service_product or None,
-            "buyx_quantity": str(buyx_quantity) if buyx_quantity is not None else None,
+            "buyx_quantity": optional_number(buyx_quantity),
             "authorization": authorization or None,
             "send_transaction_email": "Y" if send_transaction_email else None,
             **(custom_fields or {}),
@@ -557,12 +558,8 @@ class ClientToolboxApi(PooledPlatformClient):
             "code": code,
             "campaign_id": campaign_id,
             "reward_to_redeem": reward,
-            "custom_points_redeem": (
-                number_text(custom_points_redeem) if custom_points_redeem is not None else None
-            ),
-            "custom_dollars_redeem": (
-                number_text(custom_dollars_redeem) if custom_dollars_redeem is not None else None
-            ),
+            "custom_points_redeem": optional_number(custom_points_redeem),
+            "custom_dollars_redeem": optional_number(custom_dollars_redeem),
             "authorization": authorization or None,
         }
         answer = await self._require(ReceiptAnswer, "redeem", fields, read_only=False)
@@ -626,8 +623,8 @@ class ClientToolboxApi(PooledPlatformClient):
         """``campaigns_list`` (API 1.5 paging with ``offset``/``length``)."""
         fields = {
             "type_restrict": ",".join(kind.value for kind in type_restrict) or None,
-            "offset": str(offset) if offset is not None else None,
-            "length": str(length) if length is not None else None,
+            "offset": optional_number(offset),
+            "length": optional_number(length),
         }
         answer = await self._fetch(
             CampaignList, "campaigns_list", fields, read_only=True, api15=True

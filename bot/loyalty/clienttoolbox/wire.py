@@ -394,12 +394,27 @@ class ItemCount(WireModel):
         )
 
 
-class CampaignStanding(WireModel):
-    """A member's balance in one campaign (customer_info, search with balances)."""
+class CampaignRef(WireModel):
+    """A campaign's id, name and type, as every answer naming a campaign gives them."""
 
     id: Text
     name: Text = ""
     type: Text = ""
+
+    @property
+    def kind(self) -> CampaignKind | None:
+        return _kind(self.type)
+
+    def known_kind(self) -> CampaignKind:
+        kind = self.kind
+        if kind is None:
+            raise ProtocolError(f"campaign {self.id} has an unknown type {self.type[:40]!r}")
+        return kind
+
+
+class CampaignStanding(CampaignRef):
+    """A member's balance in one campaign (customer_info, search with balances)."""
+
     balance: Amount = None
     cumulative: Amount = None
     monetary_balance: Amount = None
@@ -410,15 +425,9 @@ class CampaignStanding(WireModel):
     available_rewards: Annotated[list[RewardEntry], BeforeValidator(_listed("reward"))] = []
     balances: Annotated[list[ItemCount], BeforeValidator(_listed("item"))] = []
 
-    @property
-    def kind(self) -> CampaignKind | None:
-        return _kind(self.type)
-
     def to_balance(self, rewards: Sequence[Reward] | None = None) -> CampaignBalance:
         """The domain balance; ``rewards`` (the campaign's list) yields available and next."""
-        kind = self.kind
-        if kind is None:
-            raise ProtocolError(f"campaign {self.id} has an unknown type {self.type[:40]!r}")
+        kind = self.known_kind()
         balance = self.balance if self.balance is not None else Decimal(0)
         if rewards is None:
             rewards = [entry.to_reward(self.id) for entry in self.available_rewards]
@@ -594,10 +603,7 @@ class ItemEntry(WireModel):
         )
 
 
-class CampaignEntry(WireModel):
-    id: Text
-    name: Text = ""
-    type: Text = ""
+class CampaignEntry(CampaignRef):
     currency: Text = ""
     glyph: Text = ""
     created_stamp: Stamp = None
@@ -606,14 +612,8 @@ class CampaignEntry(WireModel):
     earned_per_event: Amount = None
     items: Annotated[list[ItemEntry], BeforeValidator(_listed("item"))] = []
 
-    @property
-    def kind(self) -> CampaignKind | None:
-        return _kind(self.type)
-
     def to_campaign(self, items: Sequence[ItemEntry] | None = None) -> Campaign:
-        kind = self.kind
-        if kind is None:
-            raise ProtocolError(f"campaign {self.id} has an unknown type {self.type[:40]!r}")
+        kind = self.known_kind()
         chosen = self.items if items is None else items
         return Campaign(
             id=self.id,
@@ -649,12 +649,6 @@ class CampaignRewardList(WireModel):
 
 class ItemList(WireModel):
     items: Annotated[list[ItemEntry], BeforeValidator(_listed("item"))] = []
-
-
-class ReceiptCampaign(WireModel):
-    id: Text
-    name: Text = ""
-    type: Text = ""
 
 
 class ReceiptCustomer(WireModel):
@@ -756,14 +750,14 @@ class ReceiptDoc(WireModel):
     """The ``receipt`` of ``record_activity`` and ``redeem``, per seed 003."""
 
     account_name: Text = ""
-    campaign: ReceiptCampaign
+    campaign: CampaignRef
     customer: ReceiptCustomer = ReceiptCustomer()
     transaction: ReceiptTransaction
     agency: Agency | None = None
 
     def kind(self, hint: CampaignKind | None = None) -> CampaignKind:
         """The campaign kind: stated, else the caller's hint, else read from the blocks."""
-        stated = _kind(self.campaign.type)
+        stated = self.campaign.kind
         if stated is not None:
             return stated
         if hint is not None:
