@@ -329,12 +329,27 @@ def _optional_amount(request: web.Request, body: dict[str, Any]) -> Decimal | No
 
 
 async def _staff_answer(
-    request: web.Request, action: Callable[[], Awaitable[StaffReceipt]], campaign_id: str
+    request: web.Request,
+    body: dict[str, Any],
+    campaign_id: str,
+    act: Callable[..., Awaitable[StaffReceipt]],
+    **details: object,
 ) -> web.Response:
+    """Run a staff action of the desk (``record``, ``redeem``) on the visit the body names,
+    with ``details`` of its own; answer its receipt in every language, or the refusal."""
+    item = _text(body, "item", required=False) or None
     context = _context(request)
     text = wording(request)
     try:
-        done = await action()
+        done = await act(
+            _kiosk(request),
+            request.headers.get(STAFF_HEADER),
+            _text(body, "visit"),
+            campaign_id=campaign_id,
+            amount=_optional_amount(request, body),
+            item=item,
+            **details,
+        )
     except StaffOnly:
         raise ApiError(403, "staff_only", text.error("staff_only")) from None
     except VisitEnded:
@@ -369,41 +384,18 @@ async def staff_record(request: web.Request) -> web.Response:
     campaign_id = _text(body, "campaign_id")
     quantity_text = _text(body, "quantity", required=False) or "1"
     _ascii_digits_only(request, quantity_text)
-    item = _text(body, "item", required=False) or None
-
-    async def action() -> StaffReceipt:
-        return await _context(request).desk.record(
-            _kiosk(request),
-            request.headers.get(STAFF_HEADER),
-            _text(body, "visit"),
-            campaign_id=campaign_id,
-            amount=_optional_amount(request, body),
-            item=item,
-            # isdigit() would accept "²", which int() refuses.
-            quantity=int(quantity_text) if quantity_text.isdecimal() else 0,
-        )
-
-    return await _staff_answer(request, action, campaign_id)
+    # isdigit() would accept "²", which int() refuses.
+    quantity = int(quantity_text) if quantity_text.isdecimal() else 0
+    desk = _context(request).desk
+    return await _staff_answer(request, body, campaign_id, desk.record, quantity=quantity)
 
 
 async def staff_redeem(request: web.Request) -> web.Response:
     body = await _body(request)
     campaign_id = _text(body, "campaign_id")
     reward_id = _text(body, "reward_id", required=False) or None
-    item = _text(body, "item", required=False) or None
-
-    async def action() -> StaffReceipt:
-        return await _context(request).desk.redeem(
-            _kiosk(request),
-            request.headers.get(STAFF_HEADER),
-            _text(body, "visit"),
-            campaign_id=campaign_id,
-            reward_id=reward_id,
-            amount=_optional_amount(request, body),
-            item=item,
-        )
-
-    return await _staff_answer(request, action, campaign_id)
+    desk = _context(request).desk
+    return await _staff_answer(request, body, campaign_id, desk.redeem, reward_id=reward_id)
 
 
 def add_api_routes(app: web.Application) -> None:
