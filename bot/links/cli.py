@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import json
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -539,35 +539,28 @@ async def _find_member(
     """The member a row names, and why not when none (for the output's ``status``)."""
     from bot.services.contacts import InvalidEmail, InvalidPhone, normalize_email, normalize_phone
 
+    lookups: list[tuple[str, str, Callable[[str], Awaitable[Member | None]]]] = [
+        ("code", "code", backend.get_member),
+        ("card_number", "card number", backend.find_member_by_card),
+        ("email", "email", lambda text: backend.find_member_by_email(normalize_email(text))),
+        (
+            "phone",
+            "phone",
+            lambda text: backend.find_member_by_phone(normalize_phone(text, region)),
+        ),
+    ]
     tried = []
-    if values.get("code"):
-        member = await backend.get_member(values["code"])
+    for key, label, find in lookups:
+        if not values.get(key):
+            continue
+        try:
+            member = await find(values[key])
+        except (InvalidEmail, InvalidPhone):
+            tried.append(f"{label} (not valid)")
+            continue
         if member is not None:
             return member, "ok"
-        tried.append("code")
-    if values.get("card_number"):
-        member = await backend.find_member_by_card(values["card_number"])
-        if member is not None:
-            return member, "ok"
-        tried.append("card number")
-    if values.get("email"):
-        try:
-            member = await backend.find_member_by_email(normalize_email(values["email"]))
-        except InvalidEmail:
-            tried.append("email (not valid)")
-        else:
-            if member is not None:
-                return member, "ok"
-            tried.append("email")
-    if values.get("phone"):
-        try:
-            member = await backend.find_member_by_phone(normalize_phone(values["phone"], region))
-        except InvalidPhone:
-            tried.append("phone (not valid)")
-        else:
-            if member is not None:
-                return member, "ok"
-            tried.append("phone")
+        tried.append(label)
     if not tried:
         return None, "no member: the row names no card, code, email or phone"
     return None, f"no member with this {', '.join(tried)}"
