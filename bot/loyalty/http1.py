@@ -23,6 +23,7 @@ import asyncio
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -52,7 +53,8 @@ class _Origin:
 def _origin(url: str) -> _Origin:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url[:80]!r}")
+        # Not the URL itself: a Bot API URL carries the bot's token.
+        raise ValueError("not an http(s) URL")
     default = 443 if parts.scheme == "https" else 80
     port = parts.port or default
     host = parts.hostname
@@ -98,8 +100,8 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not subclasses of asyncio's; they have the same methods.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self._answer is None or self._answer.done():
@@ -288,9 +290,17 @@ class Http1Pool:
                 self._origins[url] = origin
         return origin
 
-    async def post_form(
-        self, url: str, body: bytes, headers: Mapping[str, str], content_type: str
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        content_type: str,
+        *,
+        read_timeout: float | None = None,
     ) -> FormAnswer:
+        """POST ``body``; the answer's status and body. ``read_timeout`` (else the pool's):
+        seconds the answer may stop coming."""
         if self._closing:
             raise httpx.ConnectError("the pool is closed")
         origin = self._origin(url)
@@ -313,7 +323,9 @@ class Http1Pool:
             key = (origin.scheme, origin.host, origin.port)
             connection = await self._connection(key, origin)
             try:
-                answer = await connection.call(request, self._read_timeout)
+                answer = await connection.call(
+                    request, self._read_timeout if read_timeout is None else read_timeout
+                )
             except BaseException:
                 connection.closed = True
                 if connection.transport is not None:

@@ -66,7 +66,7 @@ class PooledPlatformClient:
         # The bytes httpx (and aiohttp's FormData) would send for the form.
         body = urlencode(list(form.items()), doseq=True).encode()
         merged = {**self._form_headers, **headers} if headers else self._form_headers
-        return await self._forms.post_form(url, body, merged, FORM_TYPE)
+        return await self._forms.post(url, body, merged, FORM_TYPE)
 
     async def aclose(self) -> None:
         if self._forms is not None:

@@ -83,7 +83,7 @@ async def test_the_request_is_a_form_post_with_its_headers() -> None:
     server = Server(fixed(OK))
     async with serving(server) as url:
         forms = pool()
-        answer = await forms.post_form(url, b"a=1&b=%C3%A9", {"X-Key": "k"}, "application/x")
+        answer = await forms.post(url, b"a=1&b=%C3%A9", {"X-Key": "k"}, "application/x")
         await forms.aclose()
     assert (answer.status_code, answer.content) == (200, b"hello")
     head, _, body = server.requests[0].partition(b"\r\n\r\n")
@@ -99,7 +99,7 @@ async def test_a_connection_is_kept_for_the_next_call() -> None:
     async with serving(server) as url:
         forms = pool()
         for _ in range(5):
-            assert (await forms.post_form(url, b"", {}, "t")).content == b"hello"
+            assert (await forms.post(url, b"", {}, "t")).content == b"hello"
         await forms.aclose()
     assert server.connections == 1 and len(server.requests) == 5
 
@@ -122,8 +122,8 @@ async def test_framings(pieces: list[bytes]) -> None:
     server = Server(fixed(*pieces), pause=0.01)
     async with serving(server) as url:
         forms = pool()
-        answer = await forms.post_form(url, b"", {}, "t")
-        again = await forms.post_form(url, b"", {}, "t")
+        answer = await forms.post(url, b"", {}, "t")
+        again = await forms.post(url, b"", {}, "t")
         await forms.aclose()
     assert answer.content == again.content == b"hello"
     assert server.connections == 1
@@ -136,8 +136,8 @@ async def test_a_body_that_runs_to_the_close_and_connection_close() -> None:
         server = Server(fixed(answer, b""))
         async with serving(server) as url:
             forms = pool()
-            first = await forms.post_form(url, b"", {}, "t")
-            second = await forms.post_form(url, b"", {}, "t")
+            first = await forms.post(url, b"", {}, "t")
+            second = await forms.post(url, b"", {}, "t")
             await forms.aclose()
         assert first.content == second.content == body
         assert server.connections == 2, "the connection the server ends is not reused"
@@ -147,12 +147,12 @@ async def test_a_kept_connection_the_server_closed_is_not_reused() -> None:
     server = Server(lambda request, call: [OK] if call == 1 else None)
     async with serving(server) as url:
         forms = pool()
-        await forms.post_form(url, b"", {}, "t")
+        await forms.post(url, b"", {}, "t")
         # The server closes the kept connection on the next request without answering:
         # that call fails as dropped, the one after it connects afresh.
         with pytest.raises(httpx.RemoteProtocolError):
-            await forms.post_form(url, b"", {}, "t")
-        assert (await forms.post_form(url, b"", {}, "t")).content == b"hello"
+            await forms.post(url, b"", {}, "t")
+        assert (await forms.post(url, b"", {}, "t")).content == b"hello"
         await forms.aclose()
     assert server.connections == 2
 
@@ -167,7 +167,7 @@ async def test_an_answer_cut_short_is_a_dropped_connection() -> None:
         async with serving(server) as url:
             forms = pool()
             with pytest.raises(httpx.RemoteProtocolError):
-                await forms.post_form(url, b"", {}, "t")
+                await forms.post(url, b"", {}, "t")
             await forms.aclose()
 
 
@@ -176,7 +176,7 @@ async def test_not_http_is_a_protocol_error() -> None:
     async with serving(server) as url:
         forms = pool()
         with pytest.raises(httpx.RemoteProtocolError):
-            await forms.post_form(url, b"", {}, "t")
+            await forms.post(url, b"", {}, "t")
         await forms.aclose()
 
 
@@ -185,7 +185,7 @@ async def test_a_silent_server_is_a_read_timeout() -> None:
     async with serving(server) as url:
         forms = pool(read_timeout=0.3)
         with pytest.raises(httpx.ReadTimeout):
-            await forms.post_form(url, b"", {}, "t")
+            await forms.post(url, b"", {}, "t")
         await forms.aclose()
 
 
@@ -196,14 +196,14 @@ async def test_nobody_listening_is_a_connect_error() -> None:
     await listener.wait_closed()
     forms = pool()
     with pytest.raises(httpx.ConnectError):
-        await forms.post_form(f"http://127.0.0.1:{port}/", b"", {}, "t")
+        await forms.post(f"http://127.0.0.1:{port}/", b"", {}, "t")
     await forms.aclose()
 
 
 async def test_a_header_with_a_line_break_is_refused() -> None:
     forms = pool()
     with pytest.raises(ValueError, match="line breaks"):
-        await forms.post_form("http://127.0.0.1:9/", b"", {"X": "a\r\nInjected: 1"}, "t")
+        await forms.post("http://127.0.0.1:9/", b"", {"X": "a\r\nInjected: 1"}, "t")
     await forms.aclose()
 
 
@@ -211,12 +211,27 @@ async def test_a_cancelled_call_leaves_no_connection_for_reuse() -> None:
     server = Server(lambda request, call: [] if len(server.requests) == 1 else [OK])
     async with serving(server) as url:
         forms = pool()
-        task = asyncio.create_task(forms.post_form(url, b"", {}, "t"))
+        task = asyncio.create_task(forms.post(url, b"", {}, "t"))
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         # The next call does not read the cancelled call's late answer: a new connection.
-        assert (await forms.post_form(url, b"", {}, "t")).content == b"hello"
+        assert (await forms.post(url, b"", {}, "t")).content == b"hello"
         await forms.aclose()
     assert server.connections == 2
+
+
+def test_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def calls() -> list[bytes]:
+        server = Server(fixed(OK))
+        async with serving(server) as url:
+            forms = pool()
+            answers = [(await forms.post(url, b"", {}, "t")).content for _ in range(3)]
+            await forms.aclose()
+        assert server.connections == 1
+        return answers
+
+    assert uvloop.run(calls()) == [b"hello"] * 3
