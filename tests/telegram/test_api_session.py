@@ -9,10 +9,14 @@ from __future__ import annotations
 import gc
 import json
 import weakref
+from typing import Any
 
+import pytest
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import (
     EditMessageLiveLocation,
     GetUserChatBoosts,
@@ -29,6 +33,7 @@ from aiogram.types import (
     ReplyParameters,
     UserChatBoosts,
 )
+from aiohttp import web
 
 from bot.telegram.api_session import BotApiSession
 
@@ -156,3 +161,56 @@ async def test_what_orjson_refuses_is_encoded_by_the_standard_library() -> None:
         assert answer.result is not None and answer.result.chat.id == widest
     finally:
         await session.close()
+
+
+async def test_json_calls_over_the_keep_alive_pool_and_their_failures() -> None:
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def bot_api(request: web.Request) -> web.Response:
+        fields = await request.json()
+        seen.append((request.match_info["method"], request.content_type, fields))
+        if fields.get("text") == "flood":
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests",
+                    "parameters": {"retry_after": 3},
+                },
+                status=429,
+            )
+        if fields.get("text") == "drop":
+            assert request.transport is not None
+            request.transport.close()
+        message = {
+            "message_id": 9,
+            "date": 0,
+            "chat": {"id": fields["chat_id"], "type": "private"},
+            "text": fields["text"],
+        }
+        return web.json_response({"ok": True, "result": message})
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", bot_api)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    session = BotApiSession(api=TelegramAPIServer.from_base(f"http://127.0.0.1:{port}"))
+    bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    try:
+        for n in range(3):
+            sent = await bot.send_message(7, f"hello {n}")
+            assert sent.message_id == 9 and sent.text == f"hello {n}"
+        assert [call[:2] for call in seen] == [("sendMessage", "application/json")] * 3
+        assert seen[0][2] == {"chat_id": 7, "text": "hello 0", "parse_mode": "HTML"}
+        with pytest.raises(TelegramRetryAfter) as flood:
+            await bot.send_message(7, "flood")
+        assert flood.value.retry_after == 3
+        with pytest.raises(TelegramNetworkError):
+            await bot.send_message(7, "drop")
+        assert (await bot.send_message(7, "after")).text == "after"
+    finally:
+        await session.close()
+        await runner.cleanup()
