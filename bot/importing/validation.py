@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -225,7 +225,43 @@ def _digest(name: str, value: str) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
 
-class MemberRows:
+class _Rows:
+    """What the member and transaction readers share: each field's column, the header's
+    width, how dates are read and what today is."""
+
+    def __init__(
+        self,
+        positions: Mapping[str, int],
+        *,
+        width: int,
+        date_order: DateOrder | None,
+        today: dt.date | None,
+    ) -> None:
+        self._positions = positions
+        self._width = width
+        self._date_order = date_order
+        self._today = today or dt.date.today()
+
+    def _width_problem(self, line: int, cells: Sequence[str]) -> RowProblem | None:
+        try:
+            _check_width(cells, self._width)
+        except FieldError as exc:
+            return RowProblem(line, str(exc))
+        return None
+
+    def _text(self, cells: Sequence[str], name: str, problems: list[str]) -> str:
+        """The field's cleaned text; empty, with the problem noted, when it cannot be read."""
+        try:
+            return clean_text(_cell(cells, self._positions, name))
+        except FieldError as exc:
+            problems.append(f"{name}: {exc}")
+            return ""
+
+    def _date(self, text: str, earliest: dt.date, latest: dt.date) -> dt.date:
+        return parse_date(text, order=self._date_order, earliest=earliest, latest=latest)
+
+
+class MemberRows(_Rows):
     """Turns member records into ``MemberImportRow`` or ``RowProblem``."""
 
     def __init__(
@@ -237,11 +273,8 @@ class MemberRows:
         date_order: DateOrder | None = None,
         today: dt.date | None = None,
     ) -> None:
-        self._positions = positions
-        self._width = width
+        super().__init__(positions, width=width, date_order=date_order, today=today)
         self._region = region
-        self._date_order = date_order
-        self._today = today or dt.date.today()
         self._seen: dict[int, int] = {}
         """64-bit digest of (field, value) → line of the first good row giving it, for codes and
         card numbers: about 90 bytes a row, where the strings would take twice that."""
@@ -277,47 +310,26 @@ class MemberRows:
         values: dict[str, object] = {}
 
         def take(name: str) -> str:
-            try:
-                return clean_text(_cell(cells, self._positions, name))
-            except FieldError as exc:
-                problems.append(f"{name}: {exc}")
-                return ""
+            return self._text(cells, name, problems)
 
-        try:
-            _check_width(cells, self._width)
-        except FieldError as exc:
-            return RowProblem(line, str(exc))
+        too_wide = self._width_problem(line, cells)
+        if too_wide is not None:
+            return too_wide
         for name in ("code", "card_number", "first_name", "last_name"):
             values[name] = take(name)
-        email = take("email")
-        if email:
-            try:
-                values["email"] = parse_email(email)
-            except FieldError as exc:
-                problems.append(f"email: {exc}")
-        phone = take("phone")
-        if phone:
-            try:
-                values["phone"] = parse_phone(phone, self._region)
-            except FieldError as exc:
-                problems.append(f"phone: {exc}")
-        birthday = take("birthday")
-        if birthday:
-            try:
-                values["birthday"] = parse_date(
-                    birthday,
-                    order=self._date_order,
-                    earliest=dt.date(1900, 1, 1),
-                    latest=self._today,
-                )
-            except FieldError as exc:
-                problems.append(f"birthday: {exc}")
-        bonus = take("signup_bonus")
-        if bonus:
-            try:
-                values["signup_bonus"] = parse_money(bonus)
-            except FieldError as exc:
-                problems.append(f"signup_bonus: {exc}")
+        parsers: dict[str, Callable[[str], object]] = {
+            "email": parse_email,
+            "phone": lambda text: parse_phone(text, self._region),
+            "birthday": lambda text: self._date(text, dt.date(1900, 1, 1), self._today),
+            "signup_bonus": parse_money,
+        }
+        for name, parse in parsers.items():
+            text = take(name)
+            if text:
+                try:
+                    values[name] = parse(text)
+                except FieldError as exc:
+                    problems.append(f"{name}: {exc}")
         code = str(values.get("code", ""))
         if problems:
             return RowProblem(line, "; ".join(problems), member_code=code)
@@ -326,7 +338,7 @@ class MemberRows:
         return MemberImportRow.model_validate({"line": line, **values})
 
 
-class TransactionRows:
+class TransactionRows(_Rows):
     """Turns transaction records into ``TransactionImportRow`` or ``RowProblem``.
 
     ``campaigns`` (id → kind) enables the per-kind checks of seed 003: a gift-card row needs an
@@ -344,29 +356,20 @@ class TransactionRows:
         date_order: DateOrder | None = None,
         today: dt.date | None = None,
     ) -> None:
-        self._positions = positions
-        self._width = width
+        super().__init__(positions, width=width, date_order=date_order, today=today)
         self._campaigns = campaigns
         self._default_campaign = default_campaign
-        self._date_order = date_order
-        self._today = today or dt.date.today()
 
     def remember(self, line: int, cells: Sequence[str]) -> None:
         """A row settled by an earlier run (nothing to keep about it)."""
 
     def read(self, line: int, cells: Sequence[str]) -> TransactionImportRow | RowProblem:
-        try:
-            _check_width(cells, self._width)
-        except FieldError as exc:
-            return RowProblem(line, str(exc))
+        too_wide = self._width_problem(line, cells)
+        if too_wide is not None:
+            return too_wide
         problems: list[str] = []
-        texts: dict[str, str] = {}
-        for name in ("campaign_id", "member", "redeemed", "amount", "item", "date", "description"):
-            try:
-                texts[name] = clean_text(_cell(cells, self._positions, name))
-            except FieldError as exc:
-                problems.append(f"{name}: {exc}")
-                texts[name] = ""
+        names = ("campaign_id", "member", "redeemed", "amount", "item", "date", "description")
+        texts = {name: self._text(cells, name, problems) for name in names}
         member = texts["member"]
         campaign_id = texts["campaign_id"] or self._default_campaign
         if not member:
@@ -392,12 +395,8 @@ class TransactionRows:
         date: dt.date | None = None
         if texts["date"]:
             try:
-                date = parse_date(
-                    texts["date"],
-                    order=self._date_order,
-                    earliest=dt.date(1990, 1, 1),
-                    latest=self._today + dt.timedelta(days=1),
-                )
+                latest = self._today + dt.timedelta(days=1)
+                date = self._date(texts["date"], dt.date(1990, 1, 1), latest)
             except FieldError as exc:
                 problems.append(f"date: {exc}")
         if self._campaigns is not None and campaign_id and kind is None:
