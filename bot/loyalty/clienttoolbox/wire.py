@@ -240,25 +240,31 @@ def _flag(value: Any) -> bool:
 
 
 def _day(value: Any) -> dt.date | None:
-    text = _text(value)
-    if not text or text.startswith("0000-00-00"):
+    parts = _time_parts(value, _DAY, "YYYY-MM-DD date")
+    if parts is None:
         return None
-    match = _DAY.match(text)
-    if not match:
-        raise ValueError("expected a YYYY-MM-DD date")
-    year, month, day = (int(part) for part in match.groups())
+    year, month, day = parts
     return dt.date(year, month, day)
 
 
 def _stamp(value: Any) -> dt.datetime | None:
+    parts = _time_parts(value, _STAMP, "YYYY-MM-DD HH:MM:SS time")
+    if parts is None:
+        return None
+    year, month, day, hour, minute, second = parts
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=PLATFORM_TIMEZONE)
+
+
+def _time_parts(value: Any, pattern: re.Pattern[str], shape: str) -> tuple[int, ...] | None:
+    """The numbers of a date or time in ``pattern``'s groups (a missing one: 0); ``None`` for
+    no value or the platform's zero date."""
     text = _text(value)
     if not text or text.startswith("0000-00-00"):
         return None
-    match = _STAMP.match(text)
+    match = pattern.match(text)
     if not match:
-        raise ValueError("expected a YYYY-MM-DD HH:MM:SS time")
-    year, month, day, hour, minute, second = (int(part or 0) for part in match.groups())
-    return dt.datetime(year, month, day, hour, minute, second, tzinfo=PLATFORM_TIMEZONE)
+        raise ValueError(f"expected a {shape}")
+    return tuple(int(part or 0) for part in match.groups())
 
 
 def _listed(child: str) -> Callable[[Any], list[Any]]:
