@@ -97,7 +97,8 @@ class Wording:
         return self._i18n.gettext(msgid, locale=self.locale)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return self._i18n.gettext(singular, plural, n, locale=self.locale)
+        """The form for ``n`` of a text counting something, its ``{count}`` filled in."""
+        return self._i18n.gettext(singular, plural, n, locale=self.locale).format(count=n)
 
     def page(self) -> dict[str, str]:
         return {key: self._(msgid) for key, msgid in PAGE_WORDS.items()}
@@ -108,14 +109,14 @@ class Wording:
     def wrong_pin(self, tries_left: int) -> str:
         return self.ngettext(
             "Wrong PIN. {count} try left.", "Wrong PIN. {count} tries left.", tries_left
-        ).format(count=tries_left)
+        )
 
     def staff_locked(self, minutes: int) -> str:
         return self.ngettext(
             "Too many wrong PINs. Staff mode is locked for {count} minute.",
             "Too many wrong PINs. Staff mode is locked for {count} minutes.",
             minutes,
-        ).format(count=minutes)
+        )
 
     def rate_limited(self, seconds: int) -> str:
         """Too many lookups: the real wait, in seconds under a minute, else in minutes."""
@@ -124,13 +125,13 @@ class Wording:
                 "Too many tries. Please wait {count} second and try again.",
                 "Too many tries. Please wait {count} seconds and try again.",
                 seconds,
-            ).format(count=seconds)
+            )
         minutes = math.ceil(seconds / 60)
         return self.ngettext(
             "Too many tries. Please wait {count} minute and try again.",
             "Too many tries. Please wait {count} minutes and try again.",
             minutes,
-        ).format(count=minutes)
+        )
 
     def unknown_cards_limited(self, seconds: int) -> str:
         minutes = max(1, math.ceil(seconds / 60))
@@ -138,7 +139,7 @@ class Wording:
             "Too many unknown cards. Please ask staff, or try another card in {count} minute.",
             "Too many unknown cards. Please ask staff, or try another card in {count} minutes.",
             minutes,
-        ).format(count=minutes)
+        )
 
     def greeting(self, first_name: str) -> str:
         return self._("Hi, {name}!").format(name=first_name) if first_name else self._("Hi!")
