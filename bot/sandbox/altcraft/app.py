@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,8 +10,7 @@ from aiohttp import web
 from bot.sandbox.altcraft import demo
 from bot.sandbox.altcraft.api import AltcraftApi, balances
 from bot.sandbox.altcraft.store import AltcraftStore, now_stamp
-from bot.sandbox.faults import install_faults
-from bot.sandbox.runner import serve
+from bot.sandbox.runner import sandbox_app, serve_until_cancelled
 
 STORE = web.AppKey("altcraft_store", AltcraftStore)
 
@@ -46,16 +44,8 @@ def create_app(
     )
     if demo:
         seed_demo(store)
-    app = web.Application()
-    install_faults(app)
-    app[STORE] = store
-    AltcraftApi(store, max_batch_items=max_batch_items, max_body_bytes=max_body_bytes).install(app)
-
-    async def close_store(app: web.Application) -> None:
-        store.close()
-
-    app.on_cleanup.append(close_store)
-    return app
+    api = AltcraftApi(store, max_batch_items=max_batch_items, max_body_bytes=max_body_bytes)
+    return sandbox_app(STORE, store, api.install, store.close)
 
 
 _demo = demo
@@ -87,5 +77,4 @@ def seed_demo(store: AltcraftStore) -> None:
 
 async def run_sandbox(host: str, port: int, db_path: str) -> None:
     """Serve the sandbox until cancelled (Ctrl-C in the CLI)."""
-    async with serve(create_app(db_path), host, port):
-        await asyncio.Event().wait()
+    await serve_until_cancelled(create_app(db_path), host, port)

@@ -63,7 +63,6 @@ Decisions where the vendor is silent (also in ``docs/clienttoolbox-wire.md``)
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from aiohttp import web
@@ -72,8 +71,7 @@ from bot.sandbox.clienttoolbox import demo
 from bot.sandbox.clienttoolbox.demo import install_demo
 from bot.sandbox.clienttoolbox.ledger import Ledger
 from bot.sandbox.clienttoolbox.server import LEDGER, add_routes
-from bot.sandbox.faults import install_faults
-from bot.sandbox.runner import serve
+from bot.sandbox.runner import sandbox_app, serve_until_cancelled
 
 __all__ = ["LEDGER", "connection", "create_app", "run_sandbox"]
 
@@ -94,19 +92,9 @@ def create_app(db_path: str | Path = ":memory:", *, demo: bool = True) -> web.Ap
     ledger = Ledger(db_path)
     if demo:
         install_demo(ledger)
-    app = web.Application()
-    install_faults(app)
-    app[LEDGER] = ledger
-    add_routes(app)
-
-    async def close_ledger(_: web.Application) -> None:
-        ledger.close()
-
-    app.on_cleanup.append(close_ledger)
-    return app
+    return sandbox_app(LEDGER, ledger, add_routes, ledger.close)
 
 
 async def run_sandbox(host: str, port: int, db_path: str) -> None:
     """Serve the sandbox (with the demo account) until cancelled."""
-    async with serve(create_app(db_path), host, port):
-        await asyncio.Event().wait()
+    await serve_until_cancelled(create_app(db_path), host, port)
