@@ -79,20 +79,17 @@ class ApiClients(Repository):
         return _client(row)
 
     async def active_named(self, name: str) -> ApiClient | None:
-        row = await self._database.fetch_one(
-            "SELECT * FROM api_clients WHERE name = ? AND revoked_at IS NULL", (name,)
+        return await self._database.fetch_one_as(
+            _client, "SELECT * FROM api_clients WHERE name = ? AND revoked_at IS NULL", (name,)
         )
-        return None if row is None else _client(row)
 
     async def by_key_id(self, key_id: str) -> ApiClient | None:
-        row = await self._database.fetch_one(
-            "SELECT * FROM api_clients WHERE key_id = ?", (key_id,)
+        return await self._database.fetch_one_as(
+            _client, "SELECT * FROM api_clients WHERE key_id = ?", (key_id,)
         )
-        return None if row is None else _client(row)
 
     async def all(self) -> list[ApiClient]:
-        rows = await self._database.fetch_all("SELECT * FROM api_clients ORDER BY id")
-        return [_client(row) for row in rows]
+        return await self._database.fetch_all_as(_client, "SELECT * FROM api_clients ORDER BY id")
 
     async def revoke(self, name_or_key: str) -> bool:
         """Revoke the active client of that name or key id; True if one was."""

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.storage.bonuses import OwedBonus, owe_bonus
-from bot.storage.database import Repository
+from bot.storage.database import Repository, Row, from_row
 from bot.storage.referrals import BonusGrant
 from bot.storage.timestamps import to_text
 
@@ -25,6 +25,10 @@ class BirthdayMember:
     first_name: str
     birthday: dt.date
     language: str | None
+
+
+def _member_from_row(row: Row) -> BirthdayMember:
+    return from_row(BirthdayMember, row, birthday=dt.date.fromisoformat(row["birthday"]))
 
 
 class BirthdayBook(Repository):
@@ -61,7 +65,8 @@ class BirthdayBook(Repository):
         """Linked members whose birthday falls on one of ``month_days`` (``MM-DD``) and who
         have had no treat in ``year``."""
         marks = ",".join("?" * len(month_days))
-        rows = await self._database.fetch_all(
+        return await self._database.fetch_all_as(
+            _member_from_row,
             "SELECT member_links.telegram_user_id, member_links.member_code, "
             "member_links.first_name, member_links.birthday, user_languages.language "
             "FROM member_links LEFT JOIN user_languages "
@@ -72,16 +77,6 @@ class BirthdayBook(Repository):
             "ORDER BY member_links.member_code",
             (*month_days, year),
         )
-        return [
-            BirthdayMember(
-                telegram_user_id=row["telegram_user_id"],
-                member_code=row["member_code"],
-                first_name=row["first_name"],
-                birthday=dt.date.fromisoformat(row["birthday"]),
-                language=row["language"],
-            )
-            for row in rows
-        ]
 
     async def claim_treat(
         self, member_code: str, year: int, birthday: dt.date, bonus: BonusGrant | None = None
@@ -143,16 +138,7 @@ class BirthdayBook(Repository):
                     "UPDATE birthday_treats SET claimed_at = ? WHERE member_code = ? AND year = ?",
                     (now, row["member_code"], year),
                 )
-        return [
-            BirthdayMember(
-                telegram_user_id=row["telegram_user_id"],
-                member_code=row["member_code"],
-                first_name=row["first_name"],
-                birthday=dt.date.fromisoformat(row["birthday"]),
-                language=row["language"],
-            )
-            for row in rows
-        ]
+        return [_member_from_row(row) for row in rows]
 
     async def treats(self, member_code: str) -> list[int]:
         """The years the member had a treat, oldest first."""

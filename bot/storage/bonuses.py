@@ -13,9 +13,9 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bot.storage.database import Row, Transaction
+from bot.storage.database import Row, Transaction, from_row
 from bot.storage.links import BonusState, OwedBonusRows
-from bot.storage.timestamps import from_text, to_text
+from bot.storage.timestamps import to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +32,7 @@ class OwedBonus:
 
 
 def _owed_bonus_from_row(row: Row) -> OwedBonus:
-    return OwedBonus(
-        key=row["key"],
-        member_code=row["member_code"],
-        campaign_id=row["campaign_id"],
-        amount=Decimal(row["amount"]),
-        marker=row["marker"],
-        updated_at=from_text(row["updated_at"]),
-    )
+    return from_row(OwedBonus, row, moments=("updated_at",), amount=Decimal(row["amount"]))
 
 
 def new_marker(label: str) -> str:

@@ -20,14 +20,17 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import aiosqlite
 
 from bot.storage.migrations import MIGRATIONS, Migration, check_migrations
-from bot.storage.timestamps import Clock, utc_now
+from bot.storage.timestamps import Clock, from_text, utc_now
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 SQLValue = int | float | str | bytes | None
 Params = Sequence[SQLValue]
@@ -44,6 +47,21 @@ class Row(Protocol):
     def __getitem__(self, key: Any, /) -> Any: ...
 
     def keys(self) -> Any: ...
+
+
+R = TypeVar("R", bound="DataclassInstance")
+T = TypeVar("T")
+
+
+def from_row(record: type[R], row: Row, *, moments: tuple[str, ...] = (), **values: Any) -> R:
+    """A ``record`` (a dataclass) from ``row``: each field from the column of its name,
+    ``moments`` read as timestamps (``NULL`` stays ``None``), except the ``values`` given (a
+    column that needs another reading, or has another name)."""
+    columns = {name: row[name] for name in (f.name for f in fields(record)) if name not in values}
+    for name in moments:
+        if columns[name] is not None:
+            columns[name] = from_text(columns[name])
+    return record(**columns, **values)
 
 
 def is_postgres_url(target: Path | str) -> bool:
@@ -139,6 +157,19 @@ class Database:
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Any]:
         raise NotImplementedError
+
+    async def fetch_one_as(
+        self, read: Callable[[Any], T], sql: str, params: Params = ()
+    ) -> T | None:
+        """The statement's first row as ``read`` makes it; ``None`` if there is none."""
+        row = await self.fetch_one(sql, params)
+        return None if row is None else read(row)
+
+    async def fetch_all_as(
+        self, read: Callable[[Any], T], sql: str, params: Params = ()
+    ) -> list[T]:
+        """The statement's rows as ``read`` makes them."""
+        return [read(row) for row in await self.fetch_all(sql, params)]
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement in its own transaction; returns the number of rows it changed."""

@@ -15,13 +15,12 @@ Telegram user. A message about a refused value quotes it, as the report file doe
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.storage.database import Repository, Transaction
-from bot.storage.timestamps import from_text, to_text
+from bot.storage.database import Repository, Row, Transaction, from_row
+from bot.storage.timestamps import to_text
 
 ChunkState = Literal["sending", "done", "doubt"]
 _SETTLED = ("done", "doubt")
@@ -50,32 +49,23 @@ class ChunkRange:
     state: ChunkState
 
 
-def _import_from_row(row: sqlite3.Row) -> ImportRecord:
-    return ImportRecord(
-        id=row["id"],
-        key=row["key"],
-        kind=row["kind"],
-        source=row["source"],
-        options=row["options"],
-        confirmed_records=row["confirmed_records"],
-        total_records=row["total_records"],
-        started_at=from_text(row["started_at"]),
-        updated_at=from_text(row["updated_at"]),
-        finished_at=from_text(row["finished_at"]) if row["finished_at"] else None,
-    )
+def _import_from_row(row: Row) -> ImportRecord:
+    return from_row(ImportRecord, row, moments=("started_at", "updated_at", "finished_at"))
 
 
 class ImportCheckpoints(Repository):
     async def get(self, key: str) -> ImportRecord | None:
-        row = await self._database.fetch_one("SELECT * FROM imports WHERE key = ?", (key,))
-        return None if row is None else _import_from_row(row)
+        return await self._database.fetch_one_as(
+            _import_from_row, "SELECT * FROM imports WHERE key = ?", (key,)
+        )
 
     async def of_source(self, source: str, kind: str) -> list[ImportRecord]:
         """Every import of this file path and kind, whatever its key, oldest first."""
-        rows = await self._database.fetch_all(
-            "SELECT * FROM imports WHERE source = ? AND kind = ? ORDER BY id", (source, kind)
+        return await self._database.fetch_all_as(
+            _import_from_row,
+            "SELECT * FROM imports WHERE source = ? AND kind = ? ORDER BY id",
+            (source, kind),
         )
-        return [_import_from_row(row) for row in rows]
 
     async def start(
         self, key: str, *, kind: str, source: str, options: str

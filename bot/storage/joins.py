@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from dataclasses import dataclass
 
-from bot.storage.database import Repository
-from bot.storage.timestamps import from_text, to_text
+from bot.storage.database import Repository, Row, from_row
+from bot.storage.timestamps import to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +28,12 @@ class JoinConflict(Exception):
     """The member code already belongs to another user's pending join."""
 
 
-def _join_from_row(row: sqlite3.Row) -> PendingJoin:
-    return PendingJoin(
-        telegram_user_id=row["telegram_user_id"],
-        member_code=row["member_code"],
+def _join_from_row(row: Row) -> PendingJoin:
+    return from_row(
+        PendingJoin,
+        row,
+        moments=("created_at", "next_attempt_at"),
         payload_json=row["payload"],
-        created_at=from_text(row["created_at"]),
-        attempts=row["attempts"],
-        next_attempt_at=from_text(row["next_attempt_at"]),
     )
 
 
@@ -79,21 +76,22 @@ class PendingJoins(Repository):
         return _join_from_row(row)
 
     async def get(self, telegram_user_id: int) -> PendingJoin | None:
-        row = await self._database.fetch_one(
-            "SELECT * FROM pending_joins WHERE telegram_user_id = ?", (telegram_user_id,)
+        return await self._database.fetch_one_as(
+            _join_from_row,
+            "SELECT * FROM pending_joins WHERE telegram_user_id = ?",
+            (telegram_user_id,),
         )
-        return None if row is None else _join_from_row(row)
 
     async def list_due(
         self, now: dt.datetime | None = None, limit: int = 100
     ) -> list[PendingJoin]:
         """Joins whose next attempt is due, oldest first."""
-        rows = await self._database.fetch_all(
+        return await self._database.fetch_all_as(
+            _join_from_row,
             "SELECT * FROM pending_joins WHERE next_attempt_at <= ? "
             "ORDER BY created_at, telegram_user_id LIMIT ?",
             (to_text(now or self._clock()), limit),
         )
-        return [_join_from_row(row) for row in rows]
 
     async def take_due(self, retry_at: dt.datetime, limit: int = 100) -> list[PendingJoin]:
         """Take up to ``limit`` due joins for this worker in one statement, oldest first, by

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.storage.database import Repository
+from bot.storage.database import Repository, Row, from_row
 from bot.storage.timestamps import from_text, to_text
 
 
@@ -70,34 +69,27 @@ def _moment(text: str | None) -> dt.datetime | None:
     return None if text is None else from_text(text)
 
 
-def _kiosk_from_row(row: sqlite3.Row) -> Kiosk:
-    return Kiosk(
-        id=row["id"],
-        store=row["store"],
-        label=row["label"],
-        created_at=from_text(row["created_at"]),
-        pairing_hash=row["pairing_hash"],
-        pairing_expires_at=_moment(row["pairing_expires_at"]),
-        secret_hash=row["secret_hash"],
-        pin_hash=row["pin_hash"],
-        pin_failures=row["pin_failures"],
-        pin_locked_until=_moment(row["pin_locked_until"]),
-        paired_at=_moment(row["paired_at"]),
-        revoked_at=_moment(row["revoked_at"]),
+def _kiosk_from_row(row: Row) -> Kiosk:
+    return from_row(
+        Kiosk,
+        row,
+        moments=(
+            "created_at",
+            "pairing_expires_at",
+            "pin_locked_until",
+            "paired_at",
+            "revoked_at",
+        ),
     )
 
 
-def _action_from_row(row: sqlite3.Row) -> KioskAction:
+def _action_from_row(row: Row) -> KioskAction:
     detail = json.loads(row["detail"])
-    return KioskAction(
-        kiosk_id=row["kiosk_id"],
-        at=from_text(row["at"]),
-        action=row["action"],
-        outcome=row["outcome"],
-        member_code=row["member_code"],
-        campaign_id=row["campaign_id"],
+    return from_row(
+        KioskAction,
+        row,
+        moments=("at",),
         detail={str(key): str(value) for key, value in detail.items()},
-        transaction_id=row["transaction_id"],
     )
 
 
@@ -129,35 +121,37 @@ class Kiosks(Repository):
         return _kiosk_from_row(row)
 
     async def get(self, kiosk_id: int) -> Kiosk | None:
-        row = await self._database.fetch_one("SELECT * FROM kiosks WHERE id = ?", (kiosk_id,))
-        return None if row is None else _kiosk_from_row(row)
+        return await self._database.fetch_one_as(
+            _kiosk_from_row, "SELECT * FROM kiosks WHERE id = ?", (kiosk_id,)
+        )
 
     async def all(self) -> list[Kiosk]:
-        rows = await self._database.fetch_all("SELECT * FROM kiosks ORDER BY id")
-        return [_kiosk_from_row(row) for row in rows]
+        return await self._database.fetch_all_as(
+            _kiosk_from_row, "SELECT * FROM kiosks ORDER BY id"
+        )
 
     async def new_pairing(
         self, kiosk_id: int, pairing_hash: str, expires_at: dt.datetime
     ) -> Kiosk | None:
         """Give a kiosk that is not revoked a fresh pairing code; ``None`` if there is none."""
-        row = await self._database.fetch_one(
+        return await self._database.fetch_one_as(
+            _kiosk_from_row,
             "UPDATE kiosks SET pairing_hash = ?, pairing_expires_at = ? "
             "WHERE id = ? AND revoked_at IS NULL RETURNING *",
             (pairing_hash, to_text(expires_at), kiosk_id),
         )
-        return None if row is None else _kiosk_from_row(row)
 
     async def pair(self, pairing_hash: str, secret_hash: str) -> Kiosk | None:
         """Use a pairing code once: the kiosk it belongs to takes ``secret_hash`` as its secret
         (replacing an earlier one). ``None`` for an unknown, used, expired or revoked code."""
         now = to_text(self._clock())
-        row = await self._database.fetch_one(
+        return await self._database.fetch_one_as(
+            _kiosk_from_row,
             "UPDATE kiosks SET secret_hash = ?, paired_at = ?, pairing_hash = NULL, "
             "pairing_expires_at = NULL WHERE pairing_hash = ? AND pairing_expires_at > ? "
             "AND revoked_at IS NULL RETURNING *",
             (secret_hash, now, pairing_hash, now),
         )
-        return None if row is None else _kiosk_from_row(row)
 
     async def revoke(self, kiosk_id: int) -> bool:
         """Revoke the kiosk: its secret and any pairing code stop working. True if it was live."""
@@ -229,12 +223,12 @@ class Kiosks(Repository):
 
     async def actions(self, kiosk_id: int | None = None, *, limit: int = 50) -> list[KioskAction]:
         """The latest actions, newest first; of one kiosk or of all."""
-        rows = await self._database.fetch_all(
+        return await self._database.fetch_all_as(
+            _action_from_row,
             "SELECT * FROM kiosk_actions WHERE (CAST(? AS BIGINT) IS NULL OR kiosk_id = ?) "
             "ORDER BY at DESC, id DESC LIMIT ?",
             (kiosk_id, kiosk_id, limit),
         )
-        return [_action_from_row(row) for row in rows]
 
     async def start_join(self, kiosk_id: int, contact: str, member_code: str) -> str:
         """The member code of a walk-in join of ``contact`` at this kiosk: the one chosen by an

@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from bot.storage.database import Repository, Row, SQLValue, Transaction
+from bot.storage.database import Repository, Row, SQLValue, Transaction, from_row
 from bot.storage.timestamps import from_text, to_text
 
 LINKS_SECRET = "signup-links"
@@ -92,12 +91,12 @@ class OwedBonusRows(Repository, Generic[B]):
         self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
     ) -> list[B]:
         """Bonuses in doubt, and sends that never reported back (older than ``stale_before``)."""
-        rows = await self._database.fetch_all(
+        return await self._database.fetch_all_as(
+            self._owed_from_row,
             f"SELECT * FROM {self._owed_table} WHERE {_OWED} "
             "AND (CAST(? AS TEXT) IS NULL OR member_code = ?) ORDER BY updated_at LIMIT ?",
             (*_owed_params(stale_before), member_code, member_code, limit),
         )
-        return [self._owed_from_row(row) for row in rows]
 
     async def take_owed_batch(
         self, *, stale_before: dt.datetime, member_code: str | None = None, limit: int = 50
@@ -106,7 +105,8 @@ class OwedBonusRows(Repository, Generic[B]):
         moving them to ``sending``. Two workers never hold one bonus; on PostgreSQL one being
         taken by another replica is skipped."""
         table, key = self._owed_table, ", ".join(self._owed_key)
-        rows = await self._database.fetch_all(
+        return await self._database.fetch_all_as(
+            self._owed_from_row,
             f"UPDATE {table} SET state = ?, updated_at = ? WHERE ({key}) IN (SELECT {key} "
             f"FROM {table} WHERE {_OWED} AND (CAST(? AS TEXT) IS NULL OR member_code = ?) "
             f"ORDER BY updated_at LIMIT ?{self._database.skip_locked}) AND {_OWED} RETURNING *",
@@ -120,7 +120,6 @@ class OwedBonusRows(Repository, Generic[B]):
                 *_owed_params(stale_before),
             ),
         )
-        return [self._owed_from_row(row) for row in rows]
 
     async def take_owed(self, bonus: B, *, stale_before: dt.datetime) -> B | None:
         """Take an owed bonus for one retry; ``None`` if another worker holds it.
@@ -130,7 +129,8 @@ class OwedBonusRows(Repository, Generic[B]):
         never both hold it.
         """
         where, key = self._owed_where(bonus)
-        row = await self._database.fetch_one(
+        return await self._database.fetch_one_as(
+            self._owed_from_row,
             f"UPDATE {self._owed_table} SET state = ?, updated_at = ? "
             f"WHERE {where} AND {_OWED} RETURNING *",
             (
@@ -140,7 +140,6 @@ class OwedBonusRows(Repository, Generic[B]):
                 *_owed_params(stale_before),
             ),
         )
-        return None if row is None else self._owed_from_row(row)
 
 
 def token_digest(token: str) -> str:
@@ -191,20 +190,13 @@ def link_refusal(link: LinkTerms, now: dt.datetime) -> LinkOutcome | None:
     return None
 
 
-def _link_from_row(row: sqlite3.Row) -> LinkRecord:
-    return LinkRecord(
-        id=row["id"],
-        token=row["token"],
-        campaign_id=row["campaign_id"],
-        source=row["source"],
+def _link_from_row(row: Row) -> LinkRecord:
+    return from_row(
+        LinkRecord,
+        row,
+        moments=("expires_at", "created_at"),
         bonus=None if row["bonus"] is None else Decimal(row["bonus"]),
-        expires_at=None if row["expires_at"] is None else from_text(row["expires_at"]),
-        max_uses=row["max_uses"],
-        uses=row["uses"],
         disabled=row["disabled_at"] is not None,
-        note=row["note"],
-        member_code=row["member_code"],
-        created_at=from_text(row["created_at"]),
     )
 
 
@@ -260,13 +252,7 @@ class DailyCount:
 
 
 def _bonus_from_row(row: Row) -> BonusDue:
-    return BonusDue(
-        member_code=row["member_code"],
-        campaign_id=row["campaign_id"],
-        amount=Decimal(row["amount"]),
-        marker=row["marker"],
-        updated_at=from_text(row["updated_at"]),
-    )
+    return from_row(BonusDue, row, moments=("updated_at",), amount=Decimal(row["amount"]))
 
 
 def _optional_text(moment: dt.datetime | None) -> str | None:
@@ -336,30 +322,30 @@ class LinkRepository(OwedBonusRows[BonusDue]):
             return await self._insert(tx, link)
 
     async def by_digest(self, digest: str) -> LinkRecord | None:
-        row = await self._database.fetch_one(
-            "SELECT * FROM signup_links WHERE token_digest = ?", (digest,)
+        return await self._database.fetch_one_as(
+            _link_from_row, "SELECT * FROM signup_links WHERE token_digest = ?", (digest,)
         )
-        return None if row is None else _link_from_row(row)
 
     async def by_id(self, link_id: int) -> LinkRecord | None:
-        row = await self._database.fetch_one("SELECT * FROM signup_links WHERE id = ?", (link_id,))
-        return None if row is None else _link_from_row(row)
+        return await self._database.fetch_one_as(
+            _link_from_row, "SELECT * FROM signup_links WHERE id = ?", (link_id,)
+        )
 
     async def all(self, *, personal: bool = False) -> list[LinkRecord]:
-        rows = await self._database.fetch_all(
+        return await self._database.fetch_all_as(
+            _link_from_row,
             "SELECT * FROM signup_links WHERE (? = 1 OR member_code IS NULL) ORDER BY id",
             (int(personal),),
         )
-        return [_link_from_row(row) for row in rows]
 
     async def disable(self, digest: str) -> LinkRecord | None:
         """Disable the link; the first disabling time is kept."""
-        row = await self._database.fetch_one(
+        return await self._database.fetch_one_as(
+            _link_from_row,
             "UPDATE signup_links SET disabled_at = coalesce(disabled_at, ?) "
             "WHERE token_digest = ? RETURNING *",
             (to_text(self._clock()), digest),
         )
-        return None if row is None else _link_from_row(row)
 
     async def record_attempt(
         self,
@@ -396,12 +382,12 @@ class LinkRepository(OwedBonusRows[BonusDue]):
 
     async def visit(self, telegram_user_id: int) -> LinkRecord | None:
         """The link the user opened and has not joined through yet."""
-        row = await self._database.fetch_one(
+        return await self._database.fetch_one_as(
+            _link_from_row,
             "SELECT signup_links.* FROM link_visits JOIN signup_links "
             "ON signup_links.id = link_visits.link_id WHERE telegram_user_id = ?",
             (telegram_user_id,),
         )
-        return None if row is None else _link_from_row(row)
 
     async def claim(
         self,

@@ -7,10 +7,9 @@ The language lives in its own table so that a visitor who has not joined keeps t
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from dataclasses import dataclass
 
-from bot.storage.database import Repository
+from bot.storage.database import Repository, Row, from_row
 from bot.storage.inbox import erase_set_aside_updates
 from bot.storage.links import erase_link_data
 from bot.storage.outbox import erase_member_messages
@@ -49,28 +48,22 @@ class LinkConflict(Exception):
         self.existing = existing
 
 
-def _link_from_row(row: sqlite3.Row) -> MemberLink:
-    return MemberLink(
-        telegram_user_id=row["telegram_user_id"],
-        member_code=row["member_code"],
-        card_number=row["card_number"],
-        first_name=row["first_name"],
-        linked_at=from_text(row["linked_at"]),
-    )
+def _link_from_row(row: Row) -> MemberLink:
+    return from_row(MemberLink, row, moments=("linked_at",))
 
 
 class MemberLinks(Repository):
     async def get(self, telegram_user_id: int) -> MemberLink | None:
-        row = await self._database.fetch_one(
-            "SELECT * FROM member_links WHERE telegram_user_id = ?", (telegram_user_id,)
+        return await self._database.fetch_one_as(
+            _link_from_row,
+            "SELECT * FROM member_links WHERE telegram_user_id = ?",
+            (telegram_user_id,),
         )
-        return None if row is None else _link_from_row(row)
 
     async def get_by_member(self, member_code: str) -> MemberLink | None:
-        row = await self._database.fetch_one(
-            "SELECT * FROM member_links WHERE member_code = ?", (member_code,)
+        return await self._database.fetch_one_as(
+            _link_from_row, "SELECT * FROM member_links WHERE member_code = ?", (member_code,)
         )
-        return None if row is None else _link_from_row(row)
 
     async def link(
         self,

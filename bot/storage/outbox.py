@@ -127,13 +127,15 @@ class OutboxRepository(Repository):
         return _message(row), False
 
     async def get(self, key: str) -> OutboxMessage | None:
-        row = await self._database.fetch_one("SELECT * FROM outbox WHERE key = ?", (key,))
-        return None if row is None else _message(row)
+        return await self._database.fetch_one_as(
+            _message, "SELECT * FROM outbox WHERE key = ?", (key,)
+        )
 
     async def claim(self, message_id: int, lease: dt.timedelta) -> OutboxMessage | None:
         """Take this message for sending if it is queued, due and first in its chat."""
         now = self._clock()
-        row = await self._database.fetch_one(
+        return await self._database.fetch_one_as(
+            _message,
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1, "
             "next_attempt_at = ? WHERE id = ? AND state = 'queued' AND next_attempt_at <= ? "
             "AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.chat_id = "
@@ -141,7 +143,6 @@ class OutboxRepository(Repository):
             "('queued', 'sending')) RETURNING *",
             (to_text(now + lease), message_id, to_text(now)),
         )
-        return None if row is None else _message(row)
 
     async def claim_due(
         self, limit: int, lease: dt.timedelta, *, abandoned: bool = False
@@ -244,8 +245,7 @@ class OutboxRepository(Repository):
         return self.journal.clear_if_size(size)
 
     async def all(self) -> list[OutboxMessage]:
-        rows = await self._database.fetch_all("SELECT * FROM outbox ORDER BY id")
-        return [_message(row) for row in rows]
+        return await self._database.fetch_all_as(_message, "SELECT * FROM outbox ORDER BY id")
 
     async def forget_old(self, keep: dt.timedelta = KEEP_SENT) -> int:
         return await self._database.execute(

@@ -8,11 +8,10 @@ handled at once can never both use the same attempt.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from dataclasses import dataclass
 
-from bot.storage.database import Repository
-from bot.storage.timestamps import from_text, to_text
+from bot.storage.database import Repository, Row, from_row
+from bot.storage.timestamps import to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,16 +28,8 @@ class PendingEmailCode:
         return now >= self.expires_at
 
 
-def _code_from_row(row: sqlite3.Row) -> PendingEmailCode:
-    return PendingEmailCode(
-        telegram_user_id=row["telegram_user_id"],
-        email=row["email"],
-        code_hash=row["code_hash"],
-        expires_at=from_text(row["expires_at"]),
-        attempts=row["attempts"],
-        resends=row["resends"],
-        started_at=from_text(row["started_at"]),
-    )
+def _code_from_row(row: Row) -> PendingEmailCode:
+    return from_row(PendingEmailCode, row, moments=("expires_at", "started_at"))
 
 
 class EmailCodes(Repository):
@@ -68,10 +59,11 @@ class EmailCodes(Repository):
 
     async def get(self, telegram_user_id: int) -> PendingEmailCode | None:
         """The pending code, expired or not: expiry is the service's call."""
-        row = await self._database.fetch_one(
-            "SELECT * FROM email_codes WHERE telegram_user_id = ?", (telegram_user_id,)
+        return await self._database.fetch_one_as(
+            _code_from_row,
+            "SELECT * FROM email_codes WHERE telegram_user_id = ?",
+            (telegram_user_id,),
         )
-        return None if row is None else _code_from_row(row)
 
     async def count_attempt(self, telegram_user_id: int) -> int | None:
         """Count one guess; returns the guesses used so far, ``None`` if no code is pending."""
