@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -13,9 +12,10 @@ from bot.loyalty.base import LoyaltyBackend
 from bot.services.balances import member_balances
 from bot.storage.members import MemberLink
 from bot.telegram import texts
-from bot.telegram.callbacks import BalanceRefresh, Retry, RetryAction
-from bot.telegram.i18n import ButtonText, _
+from bot.telegram.callbacks import BalanceRefresh, RetryAction
+from bot.telegram.i18n import _
 from bot.telegram.keyboards import BALANCE, balance_actions
+from bot.telegram.routers.entry import entry_router
 
 FLAGS = {"member": True, "retry": RetryAction.BALANCE}
 
@@ -56,11 +56,8 @@ async def refresh_balance(
 
 
 def create_router() -> Router:
-    router = Router(name="balance")
-    router.message.register(show_balance, Command("balance"), flags=FLAGS)
-    router.message.register(show_balance, ButtonText(BALANCE), flags=FLAGS)
-    router.callback_query.register(
-        retry_balance, Retry.filter(F.action == RetryAction.BALANCE), flags=FLAGS
+    router = entry_router(
+        "balance", show_balance, "balance", BALANCE, flags=FLAGS, retry=retry_balance
     )
     router.callback_query.register(refresh_balance, BalanceRefresh.filter(), flags=FLAGS)
     return router

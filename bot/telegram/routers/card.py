@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram import Bot, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
@@ -11,10 +10,11 @@ from bot.config import Settings
 from bot.services.profiles import Profiles
 from bot.storage.cards import CardImages
 from bot.storage.members import MemberLink, MemberLinks
-from bot.telegram.callbacks import Retry, RetryAction
+from bot.telegram.callbacks import RetryAction
 from bot.telegram.card_delivery import send_card
-from bot.telegram.i18n import ButtonText, _
+from bot.telegram.i18n import _
 from bot.telegram.keyboards import MY_CARD, member_menu
+from bot.telegram.routers.entry import entry_router
 
 FLAGS = {"member": True, "retry": RetryAction.CARD}
 
@@ -78,10 +78,4 @@ async def retry_card(
 
 
 def create_router() -> Router:
-    router = Router(name="card")
-    router.message.register(show_card, Command("card"), flags=FLAGS)
-    router.message.register(show_card, ButtonText(MY_CARD), flags=FLAGS)
-    router.callback_query.register(
-        retry_card, Retry.filter(F.action == RetryAction.CARD), flags=FLAGS
-    )
-    return router
+    return entry_router("card", show_card, "card", MY_CARD, flags=FLAGS, retry=retry_card)

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from html import escape
 
 from aiogram import Bot, Router
-from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
@@ -26,7 +25,7 @@ from bot.services.verification import (
 )
 from bot.telegram.callbacks import ResendCode, RetryAction
 from bot.telegram.filters import TypedText
-from bot.telegram.i18n import ButtonText, _, get_i18n, ngettext
+from bot.telegram.i18n import _, get_i18n, ngettext
 from bot.telegram.keyboards import (
     JOIN_EMAIL,
     JOIN_PHONE,
@@ -35,6 +34,7 @@ from bot.telegram.keyboards import (
     resend_code,
 )
 from bot.telegram.outbox import Outbox
+from bot.telegram.routers.entry import entry_router
 from bot.telegram.routers.start import deliver_joined
 from bot.telegram.states import EmailJoin, ProfileEditing
 
@@ -241,9 +241,7 @@ async def resend(
 
 
 def create_router() -> Router:
-    router = Router(name="email_join")
-    router.message.register(ask_email, Command("email"))
-    router.message.register(ask_email, ButtonText(JOIN_EMAIL))
+    router = entry_router("email_join", ask_email, "email", JOIN_EMAIL)
     router.message.register(email_step(EmailJoin.code), EmailJoin.email, TypedText())
     router.message.register(
         join_code_typed, EmailJoin.code, TypedText(), flags={"retry": RetryAction.JOIN}

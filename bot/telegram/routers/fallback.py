@@ -13,8 +13,9 @@ from bot.services.verification import EmailVerification
 from bot.storage.members import MemberLink
 from bot.telegram import texts
 from bot.telegram.callbacks import CancelFlow, Retry, RetryAction
-from bot.telegram.i18n import ButtonText, _
+from bot.telegram.i18n import _
 from bot.telegram.keyboards import HELP, join_keyboard, member_menu
+from bot.telegram.routers.entry import entry_router
 
 
 def menu(link: MemberLink | None, verification: EmailVerification | None) -> ReplyKeyboardMarkup:
@@ -97,9 +98,7 @@ async def stale_button(callback: CallbackQuery, callback_answer: CallbackAnswer)
 
 
 def create_router() -> Router:
-    router = Router(name="fallback")
-    router.message.register(show_help, Command("help"))
-    router.message.register(show_help, ButtonText(HELP))
+    router = entry_router("fallback", show_help, "help", HELP)
     router.message.register(cancel_command, Command("cancel"))
     router.callback_query.register(cancel_button, CancelFlow.filter())
     router.callback_query.register(retry_menu, Retry.filter(F.action == RetryAction.MENU))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
@@ -13,9 +12,9 @@ from bot.services.catalog import CampaignCatalog
 from bot.services.history import history_page
 from bot.storage.members import MemberLink
 from bot.telegram import texts
-from bot.telegram.callbacks import HistoryPage, Retry, RetryAction, ShowHistory
-from bot.telegram.i18n import ButtonText
+from bot.telegram.callbacks import HistoryPage, RetryAction, ShowHistory
 from bot.telegram.keyboards import HISTORY, history_pager
+from bot.telegram.routers.entry import entry_router
 
 FLAGS = {"member": True, "retry": RetryAction.HISTORY}
 
@@ -68,12 +67,9 @@ async def turn_page(
 
 
 def create_router() -> Router:
-    router = Router(name="history")
-    router.message.register(show_history, Command("history"), flags=FLAGS)
-    router.message.register(show_history, ButtonText(HISTORY), flags=FLAGS)
-    router.callback_query.register(open_history, ShowHistory.filter(), flags=FLAGS)
-    router.callback_query.register(
-        open_history, Retry.filter(F.action == RetryAction.HISTORY), flags=FLAGS
+    router = entry_router(
+        "history", show_history, "history", HISTORY, flags=FLAGS, retry=open_history
     )
+    router.callback_query.register(open_history, ShowHistory.filter(), flags=FLAGS)
     router.callback_query.register(turn_page, HistoryPage.filter(), flags=FLAGS)
     return router

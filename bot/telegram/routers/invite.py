@@ -6,9 +6,8 @@ import asyncio
 import logging
 from urllib.parse import urlencode
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     BufferedInputFile,
@@ -25,10 +24,11 @@ from bot.storage.cards import CardImages
 from bot.storage.members import MemberLink
 from bot.storage.referrals import INVITE_IMAGE_PREFIX
 from bot.telegram import texts
-from bot.telegram.callbacks import Retry, RetryAction
-from bot.telegram.i18n import ButtonText, _
+from bot.telegram.callbacks import RetryAction
+from bot.telegram.i18n import _
 from bot.telegram.keyboards import INVITE
 from bot.telegram.member_messages import bonus_amount
+from bot.telegram.routers.entry import entry_router
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +138,4 @@ async def retry_invite(
 
 
 def create_router() -> Router:
-    router = Router(name="invite")
-    router.message.register(show_invite, Command("invite"), flags=FLAGS)
-    router.message.register(show_invite, ButtonText(INVITE), flags=FLAGS)
-    router.callback_query.register(
-        retry_invite, Retry.filter(F.action == RetryAction.INVITE), flags=FLAGS
-    )
-    return router
+    return entry_router("invite", show_invite, "invite", INVITE, flags=FLAGS, retry=retry_invite)

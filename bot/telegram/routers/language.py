@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiogram import Bot, Router
-from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
@@ -11,8 +10,9 @@ from aiogram.utils.i18n import I18n
 from bot.services.verification import EmailVerification
 from bot.storage.members import MemberLink, MemberLinks
 from bot.telegram.callbacks import LanguageChoice
-from bot.telegram.i18n import ButtonText, _
+from bot.telegram.i18n import _
 from bot.telegram.keyboards import LANGUAGE, join_keyboard, language_choice, member_menu
+from bot.telegram.routers.entry import entry_router
 
 
 async def choose_language(
@@ -50,8 +50,6 @@ async def language_chosen(
 
 
 def create_router() -> Router:
-    router = Router(name="language")
-    router.message.register(choose_language, Command("language"))
-    router.message.register(choose_language, ButtonText(LANGUAGE))
+    router = entry_router("language", choose_language, "language", LANGUAGE)
     router.callback_query.register(language_chosen, LanguageChoice.filter())
     return router

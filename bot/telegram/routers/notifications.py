@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
@@ -12,8 +11,9 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from bot.storage.members import MemberLink
 from bot.storage.notifications import NotificationSettings, Switches
 from bot.telegram.callbacks import NotificationSwitch
-from bot.telegram.i18n import ButtonText, _
+from bot.telegram.i18n import _
 from bot.telegram.keyboards import NOTIFICATIONS, notification_switches
+from bot.telegram.routers.entry import entry_router
 
 FLAGS = {"member": True}
 SWITCHES = ("balance", "broadcasts")
@@ -79,8 +79,8 @@ async def switch(
 
 
 def create_router() -> Router:
-    router = Router(name="notifications")
-    router.message.register(show_switches, Command("notifications"), flags=FLAGS)
-    router.message.register(show_switches, ButtonText(NOTIFICATIONS), flags=FLAGS)
+    router = entry_router(
+        "notifications", show_switches, "notifications", NOTIFICATIONS, flags=FLAGS
+    )
     router.callback_query.register(switch, NotificationSwitch.filter(), flags=FLAGS)
     return router

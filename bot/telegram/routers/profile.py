@@ -6,7 +6,6 @@ from html import escape
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
@@ -26,9 +25,10 @@ from bot.storage.timestamps import Clock
 from bot.telegram import texts
 from bot.telegram.callbacks import ProfileEdit, ProfileField, Retry, RetryAction
 from bot.telegram.filters import TypedText
-from bot.telegram.i18n import ButtonText, _
+from bot.telegram.i18n import _
 from bot.telegram.keyboards import PROFILE, cancel_inline, profile_actions
 from bot.telegram.routers.email_join import email_step, verified_email
+from bot.telegram.routers.entry import entry_router
 from bot.telegram.states import ProfileEditing
 
 VIEW = {"member": True, "retry": RetryAction.PROFILE}
@@ -187,11 +187,8 @@ async def email_code_typed(
 
 
 def create_router() -> Router:
-    router = Router(name="profile")
-    router.message.register(show_profile, Command("profile"), flags=VIEW)
-    router.message.register(show_profile, ButtonText(PROFILE), flags=VIEW)
-    router.callback_query.register(
-        retry_profile, Retry.filter(F.action == RetryAction.PROFILE), flags=VIEW
+    router = entry_router(
+        "profile", show_profile, "profile", PROFILE, flags=VIEW, retry=retry_profile
     )
     router.callback_query.register(edit_field, ProfileEdit.filter(), flags={"member": True})
     router.callback_query.register(
