@@ -162,23 +162,7 @@ def _run_watcher(
         active_days=config.active_days,
         clock=dispatcher["clock"],
     )
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-
-    async def start_watching() -> None:
-        stop.clear()
-        tasks.append(asyncio.create_task(watcher.keep_watching(stop), name="balance-watcher"))
-
-    async def stop_watching() -> None:
-        stop.set()
-        while tasks:
-            task = tasks.pop()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    dispatcher.startup.register(start_watching)
-    dispatcher.shutdown.register(stop_watching)
+    run_while_up(dispatcher, "balance-watcher", watcher.keep_watching)
 
 
 def settle_kiosk_notices(
@@ -186,18 +170,26 @@ def settle_kiosk_notices(
 ) -> None:
     """Settle the kiosk's pending balance notices at start-up and then periodically, while
     the bot runs (``KioskDesk.keep_settling_notices``)."""
+    run_while_up(dispatcher, "kiosk-notices", keep_settling)
+
+
+def run_while_up(
+    dispatcher: Dispatcher, name: str, work: Callable[[asyncio.Event], Awaitable[None]]
+) -> None:
+    """Run ``work(stop)`` as a task from the dispatcher's start-up; at shutdown ``stop`` is
+    set and the task cancelled and awaited."""
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 
-    async def start_settling() -> None:
+    async def start() -> None:
         stop.clear()
 
         async def run() -> None:
-            await keep_settling(stop)
+            await work(stop)
 
-        tasks.append(asyncio.create_task(run(), name="kiosk-notices"))
+        tasks.append(asyncio.create_task(run(), name=name))
 
-    async def stop_settling() -> None:
+    async def stop_running() -> None:
         stop.set()
         while tasks:
             task = tasks.pop()
@@ -205,5 +197,5 @@ def settle_kiosk_notices(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    dispatcher.startup.register(start_settling)
-    dispatcher.shutdown.register(stop_settling)
+    dispatcher.startup.register(start)
+    dispatcher.shutdown.register(stop_running)
