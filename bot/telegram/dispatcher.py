@@ -48,6 +48,7 @@ from bot.storage.outbox import OutboxRepository
 from bot.storage.timestamps import Clock, utc_now
 from bot.storage.verification import EmailCodes
 from bot.telegram.api_session import BotApiSession
+from bot.telegram.bot_context import speed_up_bot_context
 from bot.telegram.flood import FloodControl
 from bot.telegram.i18n import LOCALES_DIR, N_, LanguageMiddleware, _, create_i18n
 from bot.telegram.inline_filters import run_filters_inline
@@ -218,6 +219,8 @@ def build_dispatcher(
         observer.middleware(MembersOnly())
     dispatcher.include_routers(*get_routers())
     run_filters_inline(dispatcher)
+    # Every aiogram object read or built from here on learns its Bot in one step.
+    speed_up_bot_context()
     dispatcher.errors.register(on_error)
     dispatcher.startup.register(on_startup)
     dispatcher.startup.register(start_signup_links)
