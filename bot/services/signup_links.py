@@ -22,7 +22,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import KW_ONLY, dataclass, field, fields
+from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -220,16 +220,7 @@ class SignupLinks:
         return self._secret
 
     async def _new_link(self, link: NewLink) -> NewLink:
-        return NewLink(
-            token=new_token(await self._key()),
-            campaign_id=link.campaign_id,
-            source=link.source,
-            bonus=link.bonus,
-            expires_at=link.expires_at,
-            max_uses=link.max_uses,
-            note=link.note,
-            member_code=link.member_code,
-        )
+        return replace(link, token=new_token(await self._key()))
 
     async def create(
         self,
