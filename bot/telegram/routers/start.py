@@ -10,9 +10,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, Update
 
 from bot.config import Settings
-from bot.loyalty.models import CampaignKind, Money
 from bot.services.contacts import InvalidPhone, normalize_contact_phone
-from bot.services.enrollment import Enrollment, Joined, JoinRequest, SignupBonus
+from bot.services.enrollment import Enrollment, Joined, JoinRequest
 from bot.services.referrals import InviteOutcome, Referrals
 from bot.services.signup_links import SignupJoins, SignupLinks
 from bot.services.verification import EmailVerification
@@ -23,6 +22,7 @@ from bot.telegram.filters import PhoneLikeText
 from bot.telegram.i18n import ButtonText, _, get_i18n
 from bot.telegram.keyboards import JOIN_PHONE, join_keyboard, member_menu
 from bot.telegram.member_messages import (
+    bonus_amount,
     invite_refusal,
     invite_welcome_lines,
     referral_lines,
@@ -81,17 +81,20 @@ async def start(
     welcome = texts.welcome(settings.program_name)
     if invite is not None and invite.outcome is InviteOutcome.VALID:
         welcome = "\n".join([welcome, *await invite_welcome_lines(referrals)])
-    await message.answer(welcome, reply_markup=join_keyboard(email=verification is not None))
+    await _answer_joining(message, welcome, verification)
+
+
+async def _answer_joining(
+    message: Message, text: str, verification: EmailVerification | None
+) -> None:
+    """Answer a visitor under the join keyboard (its email button only with email joins)."""
+    await message.answer(text, reply_markup=join_keyboard(email=verification is not None))
 
 
 async def refuse_contact(message: Message, verification: EmailVerification | None) -> None:
     """A phone counts only as the sender's own shared contact, never forwarded or typed."""
-    await message.answer(
-        _('That contact isn\'t yours. Please tap "{button}" to share your own number.').format(
-            button=_(JOIN_PHONE)
-        ),
-        reply_markup=join_keyboard(email=verification is not None),
-    )
+    text = _('That contact isn\'t yours. Please tap "{button}" to share your own number.')
+    await _answer_joining(message, text.format(button=_(JOIN_PHONE)), verification)
 
 
 async def contact_shared(
@@ -116,10 +119,8 @@ async def contact_shared(
         )
     except InvalidPhone:
         log.info("Unreadable contact number from Telegram user %s", user.id)
-        await message.answer(
-            _("We couldn't read that phone number. Please try joining with email instead."),
-            reply_markup=join_keyboard(email=verification is not None),
-        )
+        text = _("We couldn't read that phone number. Please try joining with email instead.")
+        await _answer_joining(message, text, verification)
         return
     await state.clear()
     request = JoinRequest(
@@ -134,12 +135,8 @@ async def contact_shared(
 
 async def join_phone_as_text(message: Message, verification: EmailVerification | None) -> None:
     # Clients that cannot share a contact send the button's text instead.
-    await message.answer(
-        _('Please tap "{button}" below to share your number with one tap.').format(
-            button=_(JOIN_PHONE)
-        ),
-        reply_markup=join_keyboard(email=verification is not None),
-    )
+    text = _('Please tap "{button}" below to share your number with one tap.')
+    await _answer_joining(message, text.format(button=_(JOIN_PHONE)), verification)
 
 
 async def retry_join(
@@ -188,7 +185,7 @@ async def deliver_joined(
     caption = caption.format(name=texts.person_name(name), number=number)
     if joined.signup_bonus is not None:
         caption += "\n" + _("🎁 Welcome bonus: +{amount}.").format(
-            amount=_bonus_amount(joined.signup_bonus)
+            amount=bonus_amount(joined.signup_bonus)
         )
     if joined.referral is not None:
         caption = "\n".join([caption, *referral_lines(joined.referral)])
@@ -217,15 +214,6 @@ def join_card_key(joined: Joined, asked_by: Update | None = None) -> str:
     if asked_by is not None and asked is not None and link.linked_at < asked.date:
         key += f":update:{asked_by.update_id}"
     return key
-
-
-def _bonus_amount(bonus: SignupBonus) -> str:
-    campaign = bonus.campaign
-    if campaign.kind is CampaignKind.POINTS:
-        return texts.points(bonus.amount)
-    return texts.money(
-        Money(amount=bonus.amount, currency=campaign.currency, glyph=campaign.glyph)
-    )
 
 
 def create_router() -> Router:
