@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from functools import partial
 from typing import Any
 
 from aiogram import Bot
@@ -38,6 +40,17 @@ async def send_member_message(
     """Send a member a message of the bot's own accord, once per ``key``."""
     log.debug("Sending member message %s", key)
     await outbox.send_text(bot, key, chat_id, text, **kwargs)
+
+
+async def keep_running(run: Callable[[], Awaitable[object]], every: float, what: str) -> None:
+    """``run`` every ``every`` seconds until cancelled; a failure is logged (``what`` names
+    the job) and the next run tries again."""
+    while True:
+        try:
+            await run()
+        except Exception:
+            log.exception("%s failed; trying again later", what)
+        await asyncio.sleep(every)
 
 
 def bonus_amount(bonus: SignupBonus) -> str:
@@ -106,12 +119,10 @@ async def keep_resending_inviter_notices(
     program_name: str,
     every: float = NOTICES_EVERY,
 ) -> None:
-    while True:
-        try:
-            await resend_inviter_notices(outbox, bot, i18n, referrals, program_name=program_name)
-        except Exception:
-            log.exception("Re-sending inviter notices failed; trying again later")
-        await asyncio.sleep(every)
+    resend = partial(
+        resend_inviter_notices, outbox, bot, i18n, referrals, program_name=program_name
+    )
+    await keep_running(resend, every, "Re-sending inviter notices")
 
 
 def birthday_text(greeting: BirthdayGreeting, program_name: str) -> str:
@@ -162,12 +173,8 @@ async def keep_sending_birthday_greetings(
     program_name: str,
     every: float = BIRTHDAY_JOB_EVERY,
 ) -> None:
-    while True:
-        try:
-            await send_birthday_greetings(outbox, bot, i18n, treats, program_name=program_name)
-        except Exception:
-            log.exception("The birthday job failed; trying again later")
-        await asyncio.sleep(every)
+    greet = partial(send_birthday_greetings, outbox, bot, i18n, treats, program_name=program_name)
+    await keep_running(greet, every, "The birthday job")
 
 
 async def stop(task: asyncio.Task[None] | None) -> None:
