@@ -22,7 +22,12 @@ from bot.loyalty.base import LoyaltyBackend
 from bot.loyalty.errors import LoyaltyError, Unavailable
 from bot.services.catalog import CampaignCatalog
 from bot.services.enrollment import SignupBonus
-from bot.services.owed_bonuses import FIRST_POINTS_CAMPAIGN, BonusPayer, bonus_campaign
+from bot.services.owed_bonuses import (
+    FIRST_POINTS_CAMPAIGN,
+    BonusPayer,
+    bonus_campaign,
+    pay_owed_bonus,
+)
 from bot.storage.birthdays import BirthdayBook, BirthdayMember
 from bot.storage.bonuses import OwedBonus, OwedBonuses
 from bot.storage.links import BonusState
@@ -138,7 +143,7 @@ class BirthdayTreats:
             )
             if not claimed:
                 continue
-            bonus, pending = await self._pay(owed)
+            bonus, pending = await pay_owed_bonus(self.payer, self.owed, self.catalog, owed)
             given += await self._greet(send, member, today.year, bonus, pending)
         return given
 
@@ -187,17 +192,3 @@ class BirthdayTreats:
         except LoyaltyError:
             return None
         return None if campaign is None else SignupBonus(grant.amount, campaign)
-
-    async def _pay(self, owed: OwedBonus | None) -> tuple[SignupBonus | None, bool]:
-        if owed is None:
-            return None, False
-        campaign = await self.payer.pay(owed)
-        if campaign is not None:
-            return SignupBonus(owed.amount, campaign), False
-        if await self.owed.state(owed.key) is not BonusState.DOUBT:
-            return None, False
-        try:
-            described = await bonus_campaign(self.catalog, owed.campaign_id)
-        except LoyaltyError:
-            described = None
-        return (None if described is None else SignupBonus(owed.amount, described)), True

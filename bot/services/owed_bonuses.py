@@ -24,6 +24,8 @@ from bot.loyalty.errors import LoyaltyError, Unavailable
 from bot.loyalty.models import Campaign, CampaignKind, Purchase
 from bot.services.balance_notices import BalanceNotifier, bonus_change, notify
 from bot.services.catalog import CampaignCatalog
+from bot.services.enrollment import SignupBonus
+from bot.storage.bonuses import OwedBonus, OwedBonuses
 from bot.storage.links import BonusState
 from bot.storage.timestamps import Clock, utc_now
 
@@ -211,3 +213,25 @@ class BonusPayer(Generic[B]):
             except Exception:
                 log.exception("Settling owed %ss failed; trying again later", self.name)
             await asyncio.sleep(every)
+
+
+async def pay_owed_bonus(
+    payer: BonusPayer[OwedBonus],
+    owed: OwedBonuses,
+    catalog: CampaignCatalog,
+    bonus: OwedBonus | None,
+) -> tuple[SignupBonus | None, bool]:
+    """Pay ``bonus`` (``None``: none is owed) now: the bonus credited, or ``None``; and
+    whether it is still owed after this try (in doubt: its member is told it is on its way)."""
+    if bonus is None:
+        return None, False
+    campaign = await payer.pay(bonus)
+    if campaign is not None:
+        return SignupBonus(bonus.amount, campaign), False
+    if await owed.state(bonus.key) is not BonusState.DOUBT:
+        return None, False
+    try:
+        described = await bonus_campaign(catalog, bonus.campaign_id)
+    except LoyaltyError:
+        described = None
+    return (None if described is None else SignupBonus(bonus.amount, described)), True

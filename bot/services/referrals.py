@@ -31,7 +31,12 @@ from bot.loyalty.errors import LoyaltyError
 from bot.loyalty.models import Member
 from bot.services.catalog import CampaignCatalog
 from bot.services.enrollment import InviterNotice, ReferralOutcome, SignupBonus
-from bot.services.owed_bonuses import FIRST_POINTS_CAMPAIGN, BonusPayer, bonus_campaign
+from bot.services.owed_bonuses import (
+    FIRST_POINTS_CAMPAIGN,
+    BonusPayer,
+    bonus_campaign,
+    pay_owed_bonus,
+)
 from bot.storage.bonuses import OwedBonus, OwedBonuses
 from bot.storage.links import BonusState, token_digest
 from bot.storage.referrals import (
@@ -331,17 +336,7 @@ class Referrals:
 
     async def _pay(self, owed: OwedBonus | None) -> tuple[SignupBonus | None, bool]:
         """(the bonus credited, or ``None``; whether it is still owed after this try)."""
-        if owed is None:
-            return None, False
-        campaign = await self.payer.pay(owed)
-        if campaign is not None:
-            return SignupBonus(owed.amount, campaign), False
-        try:
-            described = await bonus_campaign(self._catalog, owed.campaign_id)
-        except LoyaltyError:
-            described = None
-        pending = await self._owed.state(owed.key) is BonusState.DOUBT
-        return (SignupBonus(owed.amount, described) if pending and described else None), pending
+        return await pay_owed_bonus(self.payer, self._owed, self._catalog, owed)
 
     async def stats(self) -> list[ReferralStats]:
         return fold_referral_counts(await self._repository.counts())
