@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from bot.storage.database import Repository
-from bot.storage.timestamps import from_text, to_text
+from bot.storage.database import Repository, Row, from_row
+from bot.storage.timestamps import to_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,27 +43,17 @@ class ApiRequest:
     updated_at: dt.datetime
 
 
-def _client(row: sqlite3.Row) -> ApiClient:
-    return ApiClient(
-        id=int(row["id"]),
-        name=row["name"],
-        key_id=row["key_id"],
-        secret_hash=row["secret_hash"],
-        created_at=from_text(row["created_at"]),
-        revoked_at=None if row["revoked_at"] is None else from_text(row["revoked_at"]),
-    )
+def _client(row: Row) -> ApiClient:
+    return from_row(ApiClient, row, moments=("created_at", "revoked_at"), id=int(row["id"]))
 
 
-def _request(row: sqlite3.Row) -> ApiRequest:
-    return ApiRequest(
+def _request(row: Row) -> ApiRequest:
+    return from_row(
+        ApiRequest,
+        row,
+        moments=("updated_at",),
         client_id=int(row["client_id"]),
-        idempotency_key=row["idempotency_key"],
-        request_digest=row["request_digest"],
-        state=row["state"],
-        marker=row["marker"],
-        status=row["status"],
         response=None if row["response"] is None else json.loads(row["response"]),
-        updated_at=from_text(row["updated_at"]),
     )
 
 

@@ -57,7 +57,7 @@ def from_row(record: type[R], row: Row, *, moments: tuple[str, ...] = (), **valu
     """A ``record`` (a dataclass) from ``row``: each field from the column of its name,
     ``moments`` read as timestamps (``NULL`` stays ``None``), except the ``values`` given (a
     column that needs another reading, or has another name)."""
-    columns = {name: row[name] for name in (f.name for f in fields(record)) if name not in values}
+    columns = {f.name: row[f.name] for f in fields(record) if f.name not in values}
     for name in moments:
         if columns[name] is not None:
             columns[name] = from_text(columns[name])

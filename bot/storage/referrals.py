@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bot.storage.bonuses import OwedBonus, owe_bonus
-from bot.storage.database import Database, Repository, Transaction
+from bot.storage.database import Database, Repository, Transaction, from_row
 from bot.storage.links import token_digest
 from bot.storage.timestamps import to_text
 
@@ -327,15 +327,7 @@ class ReferralRepository(Repository):
             "'referral:' || referrals.id || ':inviter') "
             "WHERE owed_bonuses.state = 'credited' GROUP BY 1, 2, 3"
         )
-        return [
-            ReferralCount(
-                month=row["month"],
-                inviter_code=row["inviter_code"],
-                what=row["what"],
-                count=row["n"],
-            )
-            for row in rows
-        ]
+        return [from_row(ReferralCount, row, count=row["n"]) for row in rows]
 
 
 async def _friends(db: Database | Transaction, inviter_code: str, month: str) -> int:
