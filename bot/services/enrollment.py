@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import KW_ONLY, asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Protocol
 
@@ -200,45 +200,37 @@ async def find_or_enroll(
         return member, True
 
 
+@dataclass(eq=False)
 class Enrollment:
-    def __init__(
-        self,
-        backend: LoyaltyBackend,
-        links: MemberLinks,
-        joins: PendingJoins,
-        catalog: CampaignCatalog,
-        *,
-        campaign_ids: Sequence[str] = (),
-        clock: Callable[[], dt.datetime],
-        code_factory: Callable[[], str] = new_member_code,
-        signups: SignupHook | None = None,
-        referrals: ReferralHook | None = None,
-    ) -> None:
-        self._backend = backend
-        self._links = links
-        self._joins = joins
-        self._catalog = catalog
-        self._campaign_ids = tuple(campaign_ids)
-        self._clock = clock
-        self._code_factory = code_factory
-        self._signups = signups
-        self._referrals = referrals
+    backend: LoyaltyBackend
+    links: MemberLinks
+    joins: PendingJoins
+    catalog: CampaignCatalog
+    _: KW_ONLY
+    campaign_ids: Sequence[str] = ()
+    clock: Callable[[], dt.datetime]
+    code_factory: Callable[[], str] = new_member_code
+    signups: SignupHook | None = None
+    referrals: ReferralHook | None = None
+
+    def __post_init__(self) -> None:
+        self.campaign_ids = tuple(self.campaign_ids)
 
     async def _campaign_ids_to_join(self) -> list[str]:
-        if self._campaign_ids:
-            return list(self._campaign_ids)
-        return [campaign.id for campaign in await self._catalog.campaigns()]
+        if self.campaign_ids:
+            return list(self.campaign_ids)
+        return [campaign.id for campaign in await self.catalog.campaigns()]
 
     async def join(self, user_id: int, request: JoinRequest) -> Joined:
         """Join with a proven contact; raises the platform's errors with the join kept."""
-        pending = await self._joins.get(user_id)
+        pending = await self.joins.get(user_id)
         if pending is not None and pending.payload_json != request.to_json():
             replaced = await self._replace(user_id, pending, request)
             if isinstance(replaced, Joined):
                 return replaced
             pending = replaced
         if pending is None:
-            pending = await self._joins.put(user_id, self._code_factory(), request.to_json())
+            pending = await self.joins.put(user_id, self.code_factory(), request.to_json())
         return await self._complete(pending)
 
     async def _replace(
@@ -247,11 +239,11 @@ class Enrollment:
         """A new contact while an older join is pending: finish the old one if it took effect,
         otherwise carry on with its member code and the new contact."""
         if pending.attempts > 0:
-            member = await self._backend.get_member(pending.member_code)
+            member = await self.backend.get_member(pending.member_code)
             if member is not None:
                 return await self._link(user_id, member, created=True, request=request)
-        await self._joins.complete(user_id)
-        return await self._joins.put(user_id, pending.member_code, request.to_json())
+        await self.joins.complete(user_id)
+        return await self.joins.put(user_id, pending.member_code, request.to_json())
 
     async def resume(self, user_id: int, *, due_only: bool = False) -> Joined | None:
         """Finish the user's pending join, if any (the "Try again" button, the retry loop).
@@ -259,20 +251,20 @@ class Enrollment:
         ``due_only`` (the background retry loop): only a join due now, and only if no other
         worker, such as another replica's loop, took it first; else ``None``.
         """
-        pending = await self._joins.get(user_id)
+        pending = await self.joins.get(user_id)
         if pending is None:
             return None
-        if due_only and not await self._joins.claim_due(user_id, self._clock() + RETRY_DELAY):
+        if due_only and not await self.joins.claim_due(user_id, self.clock() + RETRY_DELAY):
             return None
         return await self._complete(pending)
 
     async def due(self, limit: int = 100) -> list[PendingJoin]:
-        return await self._joins.list_due(self._clock(), limit)
+        return await self.joins.list_due(self.clock(), limit)
 
     async def take_due(self, limit: int = 100) -> list[PendingJoin]:
         """Take due joins for this worker (the background retry loop); finish each with
         ``finish_taken``. Other workers, such as other replicas' loops, take other joins."""
-        return await self._joins.take_due(self._clock() + RETRY_DELAY, limit)
+        return await self.joins.take_due(self.clock() + RETRY_DELAY, limit)
 
     async def finish_taken(self, pending: PendingJoin) -> Joined:
         return await self._complete(pending)
@@ -282,18 +274,18 @@ class Enrollment:
         request = JoinRequest.from_json(pending.payload_json)
         campaign_ids = await self._campaign_ids_to_join()
         offer = None
-        if self._signups is not None:
-            offer = await self._signups.begin(
+        if self.signups is not None:
+            offer = await self.signups.begin(
                 user_id, pending.member_code, first_attempt=pending.attempts == 0
             )
-        if self._referrals is not None:
-            await self._referrals.begin(user_id, pending.member_code)
+        if self.referrals is not None:
+            await self.referrals.begin(user_id, pending.member_code)
         if offer is not None and offer.campaign_id:
             linked = offer.campaign_id
             campaign_ids = [linked, *(other for other in campaign_ids if other != linked)]
-        await self._joins.record_attempt(user_id, self._clock() + RETRY_DELAY)
+        await self.joins.record_attempt(user_id, self.clock() + RETRY_DELAY)
         member, created = await find_or_enroll(
-            self._backend,
+            self.backend,
             request,
             code=pending.member_code,
             campaign_ids=campaign_ids,
@@ -308,13 +300,13 @@ class Enrollment:
         if not member.first_name and request.first_name:
             member = member.model_copy(update={"first_name": request.first_name})
         link = await self._relink(user_id, member)
-        await self._joins.complete(user_id)
+        await self.joins.complete(user_id)
         bonus = None
-        if self._signups is not None:
-            bonus = await self._signups.finish(user_id, member, created=created)
+        if self.signups is not None:
+            bonus = await self.signups.finish(user_id, member, created=created)
         referral = None
-        if self._referrals is not None:
-            referral = await self._referrals.finish(
+        if self.referrals is not None:
+            referral = await self.referrals.finish(
                 user_id, member, created=created, friend_name=request.first_name
             )
         return Joined(
@@ -324,7 +316,7 @@ class Enrollment:
     async def _relink(self, user_id: int, member: Member) -> MemberLink:
         """Link after fresh proof: the proof moves a link that stood elsewhere."""
         try:
-            return await self._links.link(
+            return await self.links.link(
                 user_id, member.code, card_number=member.card_number, first_name=member.first_name
             )
         except LinkConflict as conflict:
@@ -336,9 +328,9 @@ class Enrollment:
                 existing.telegram_user_id,
                 existing.member_code,
             )
-            await self._links.unlink(existing.telegram_user_id)
+            await self.links.unlink(existing.telegram_user_id)
             if existing.telegram_user_id != user_id:
-                await self._links.unlink(user_id)
-            return await self._links.link(
+                await self.links.unlink(user_id)
+            return await self.links.link(
                 user_id, member.code, card_number=member.card_number, first_name=member.first_name
             )
