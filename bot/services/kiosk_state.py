@@ -190,22 +190,12 @@ class MemoryStaffSessions:
 class MemoryKioskState:
     """This process's memory, and the database for PIN tries (they survive a restart)."""
 
+    pin_attempts: None = None
+
     def __init__(self, clock: Callable[[], dt.datetime]) -> None:
         self._clock = clock
-        self._visits = MemoryVisits(clock)
-        self._sessions = MemoryStaffSessions(clock)
-
-    @property
-    def visits(self) -> MemoryVisits:
-        return self._visits
-
-    @property
-    def staff_sessions(self) -> MemoryStaffSessions:
-        return self._sessions
-
-    @property
-    def pin_attempts(self) -> None:
-        return None
+        self.visits = MemoryVisits(clock)
+        self.staff_sessions = MemoryStaffSessions(clock)
 
     def window_limit(self, name: str, limit: int, window: dt.timedelta) -> MemoryWindowLimit:
         return MemoryWindowLimit(limit, window, self._clock)

@@ -18,14 +18,19 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+def check_window(limit: int, window: dt.timedelta) -> None:
+    """A limit allows at least one event in a window of some length."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if window <= dt.timedelta(0):
+        raise ValueError("window must be positive")
+
+
 class SlidingWindowLimit:
     def __init__(
         self, limit: int, window: dt.timedelta, *, clock: Callable[[], dt.datetime]
     ) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        if window <= dt.timedelta(0):
-            raise ValueError("window must be positive")
+        check_window(limit, window)
         self._limit = limit
         self._window = window
         self._clock = clock

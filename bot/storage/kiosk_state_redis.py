@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from bot.loyalty.models import Member
 from bot.services.kiosk_state import KioskStateUnavailable, Visit
-from bot.services.rate_limits import RateLimited
+from bot.services.rate_limits import RateLimited, check_window
 from bot.storage.kiosks import PinAttempt
 
 PREFIX = "kiosk:"
@@ -161,10 +161,7 @@ class RedisWindowLimit:
         limit: int,
         window: dt.timedelta,
     ) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        if window <= dt.timedelta(0):
-            raise ValueError("window must be positive")
+        check_window(limit, window)
         self._redis = redis
         self._clock = clock
         self._key_prefix = key_prefix
@@ -284,9 +281,9 @@ class RedisKioskState:
         self._clock = clock
         self._prefix = prefix
         self._owns_client = owns_client
-        self._visits = RedisVisits(redis, clock, prefix)
-        self._sessions = RedisStaffSessions(redis, clock, prefix)
-        self._pin_attempts = RedisPinAttempts(redis, prefix)
+        self.visits = RedisVisits(redis, clock, prefix)
+        self.staff_sessions = RedisStaffSessions(redis, clock, prefix)
+        self.pin_attempts = RedisPinAttempts(redis, prefix)
 
     @classmethod
     def from_url(
@@ -294,18 +291,6 @@ class RedisKioskState:
     ) -> RedisKioskState:
         redis = Redis.from_url(url, decode_responses=True)
         return cls(redis, clock=clock, prefix=prefix, owns_client=True)
-
-    @property
-    def visits(self) -> RedisVisits:
-        return self._visits
-
-    @property
-    def staff_sessions(self) -> RedisStaffSessions:
-        return self._sessions
-
-    @property
-    def pin_attempts(self) -> RedisPinAttempts:
-        return self._pin_attempts
 
     def window_limit(self, name: str, limit: int, window: dt.timedelta) -> RedisWindowLimit:
         return RedisWindowLimit(
