@@ -64,15 +64,20 @@ class DemoItem:
     identifier: str
 
 
-CAMPAIGNS = (
-    Campaign(
-        POINTS_CAMPAIGN,
-        "Widget Rewards",
+def _points_campaign(campaign_id: str, name: str, created_stamp: str) -> Campaign:
+    """The demo's points campaigns all earn 100 points a dollar, a point worth a cent."""
+    return Campaign(
+        campaign_id,
+        name,
         "points",
-        created_stamp="2024-01-02 09:00:00",
+        created_stamp=created_stamp,
         points_ratio=Decimal(100),
         reward_ratio=Decimal("0.01"),
-    ),
+    )
+
+
+CAMPAIGNS = (
+    _points_campaign(POINTS_CAMPAIGN, "Widget Rewards", "2024-01-02 09:00:00"),
     Campaign(GIFTCARD_CAMPAIGN, "Gift Card", "giftcard", created_stamp="2024-01-02 09:05:00"),
     Campaign(EVENTS_CAMPAIGN, "Frequent shopper", "events", created_stamp="2024-01-02 09:10:00"),
     Campaign(
@@ -83,22 +88,8 @@ CAMPAIGNS = (
         earned_per_event_cents=450,
     ),
     Campaign(BUYX_CAMPAIGN, "Coffee club", "buyx", created_stamp="2024-01-02 09:20:00"),
-    Campaign(
-        SIGNUP_CAMPAIGN,
-        "Welcome Points",
-        "points",
-        created_stamp="2024-03-01 09:00:00",
-        points_ratio=Decimal(100),
-        reward_ratio=Decimal("0.01"),
-    ),
-    Campaign(
-        IMPORT_CAMPAIGN,
-        "Store Points (imports)",
-        "points",
-        created_stamp="2024-03-01 09:05:00",
-        points_ratio=Decimal(100),
-        reward_ratio=Decimal("0.01"),
-    ),
+    _points_campaign(SIGNUP_CAMPAIGN, "Welcome Points", "2024-03-01 09:00:00"),
+    _points_campaign(IMPORT_CAMPAIGN, "Store Points (imports)", "2024-03-01 09:05:00"),
 )
 
 REWARDS = (
