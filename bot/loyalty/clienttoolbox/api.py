@@ -89,6 +89,25 @@ def optional_number(value: Decimal | int | None) -> str | None:
     return None if value is None else number_text(value)
 
 
+def _one_customer(call: str, code: str | None, card_number: str | None) -> None:
+    """Calls about one customer name it by code or card number."""
+    if not (code or card_number):
+        raise ValueError(f"{call} needs a code or a card number")
+
+
+def _undo_field(api15: bool, allow_undo: bool, joiner: str) -> dict[str, str | None]:
+    """A batch's undo switch: ``allow<joiner>undo`` in the 1.5 form, else ``no<joiner>undo``
+    (the two batch calls spell it with ``_`` and ``-``)."""
+    if api15:
+        return {f"allow{joiner}undo": "yes" if allow_undo else None}
+    return {f"no{joiner}undo": None if allow_undo else "yes"}
+
+
+def _header_fields(prefix: str, header: Sequence[str]) -> dict[str, str]:
+    """A batch's column names: ``<prefix>_header_1`` …"""
+    return {f"{prefix}_header_{number}": column for number, column in enumerate(header, start=1)}
+
+
 class ClientToolboxApi(PooledPlatformClient):
     """Typed async calls of the Client Toolbox API, over one pooled client."""
 
@@ -355,12 +374,8 @@ class ClientToolboxApi(PooledPlatformClient):
             "card_number_generate": optional_number(card_number_generate),
             "campaigns_to_include": (",".join if api15 else "|,|".join)(campaign_ids),
         }
-        if api15:
-            fields["allow_undo"] = "yes" if allow_undo else None
-        else:
-            fields["no_undo"] = None if allow_undo else "yes"
-        for number, column in enumerate(header, start=1):
-            fields[f"profiles_header_{number}"] = column
+        fields.update(_undo_field(api15, allow_undo, "_"))
+        fields.update(_header_fields("profiles", header))
         fields["profiles_data" if api15 else "Profiles_Data"] = data
         answer = await self._require(
             CustomerBatchAnswer, "customers_batch", fields, read_only=False, api15=api15
@@ -423,8 +438,7 @@ class ClientToolboxApi(PooledPlatformClient):
         campaign_id: str | None = None,
     ) -> CustomerProfile | None:
         """``customer_info``: the profile with its campaign balances; ``None`` if unknown."""
-        if not (code or card_number):
-            raise ValueError("customer_info needs a code or a card number")
+        _one_customer("customer_info", code, card_number)
         fields = {
             "code": code or None,
             "card_number": card_number or None,
@@ -443,8 +457,7 @@ class ClientToolboxApi(PooledPlatformClient):
         transactions_number: int | None = None,
     ) -> BalanceStatement | None:
         """``customer_balance``: one campaign's balance and history; ``None`` if unknown."""
-        if not (code or card_number):
-            raise ValueError("customer_balance needs a code or a card number")
+        _one_customer("customer_balance", code, card_number)
         fields = {
             "campaign_id": campaign_id,
             "code": code or None,
@@ -510,8 +523,7 @@ class ClientToolboxApi(PooledPlatformClient):
         custom_fields: Mapping[str, str] | None = None,
     ) -> ReceiptDoc:
         """``record_activity``: a purchase or visit. Sent once, never retried."""
-        if not (code or card_number):
-            raise ValueError("record_activity needs a code or a card number")
+        _one_customer("record_activity", code, card_number)
         fields: dict[str, str | None] = {
             "campaign_id": campaign_id,
             "code": code or None,
@@ -592,15 +604,11 @@ class ClientToolboxApi(PooledPlatformClient):
         fields: dict[str, str | None] = {"delimiter": delimiter}
         if apply_ratio is not None:
             fields["apply_ratio"] = "yes" if apply_ratio else ("no" if api15 else None)
-        if api15:
-            fields["allow-undo"] = "yes" if allow_undo else None
-        else:
-            fields["no-undo"] = None if allow_undo else "yes"
+        fields.update(_undo_field(api15, allow_undo, "-"))
         fields["send_transaction_email"] = "Y" if send_transaction_email else None
         if create_new_customers is not None:
             fields["create_new_customers"] = "Y" if create_new_customers else "N"
-        for number, column in enumerate(header, start=1):
-            fields[f"visits_header_{number}"] = column
+        fields.update(_header_fields("visits", header))
         fields["Visits_Data"] = data
         answer = await self._require(
             TransactionBatchAnswer, "batch_transactions", fields, read_only=False, api15=api15
