@@ -49,8 +49,10 @@ def _require_some_field(call: ApiCall, profile: dict[str, str], custom: dict[str
         raise ApiError("at least one customer field is required")
 
 
-def _generated_card(call: ApiCall) -> str:
-    digits = call.whole_number("card_number_generate", 16, low=1, high=32)
+def _generated_card(call: ApiCall, digits_field: str = "card_number_generate") -> str:
+    """A new card number of the call's ``digits_field`` digits (16 if not given), with its
+    ``card_number_prefix`` and ``card_number_suffix``."""
+    digits = call.whole_number(digits_field, 16, low=1, high=32)
     return new_card_number(
         call.ledger,
         call.account_id,
@@ -362,15 +364,7 @@ def validate_customer_password(call: ApiCall) -> Answer:
 
 
 def generate_card_number(call: ApiCall) -> Answer:
-    digits = call.whole_number("how_many_digits", 16, low=1, high=32)
-    card = new_card_number(
-        call.ledger,
-        call.account_id,
-        digits,
-        call.text("card_number_prefix"),
-        call.text("card_number_suffix"),
-    )
-    return Answer({"customer": {"card_number": card}})
+    return Answer({"customer": {"card_number": _generated_card(call, "how_many_digits")}})
 
 
 def customer_delete(call: ApiCall) -> Answer:
