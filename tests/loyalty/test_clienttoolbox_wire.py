@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from bot.loyalty.clienttoolbox.wire import (
     BatchValueError,
+    CampaignStanding,
     CustomerBatchAnswer,
     CustomerInfoAnswer,
     CustomerListAnswer,
@@ -864,3 +866,17 @@ def to_xml(tree: dict[str, Any]) -> str:
     body = {key: value for key, value in tree.items() if key != "status"}
     inner = "".join(element(key, value) for key, value in body.items())
     return f'<response status="{tree["status"]}">{inner}</response>'
+
+
+def test_kept_texts_read_the_same_every_time_and_refusals_are_not_kept() -> None:
+    """Amount, date and time texts are parsed once and kept; a bad one is refused each time."""
+    good = {"id": "7", "balance": "12,50", "first_transaction": "2025-01-10", "type": "Points"}
+    for _ in range(2):
+        standing = CampaignStanding.model_validate(good)
+        assert standing.balance == Decimal("12.50")
+        assert standing.first_transaction == dt.date(2025, 1, 10)
+        assert standing.kind is CampaignKind.POINTS
+    for bad in ({"balance": "1e3"}, {"first_transaction": "10/01/2025"}):
+        for _ in range(2):
+            with pytest.raises(ValidationError):
+                CampaignStanding.model_validate(good | bad)

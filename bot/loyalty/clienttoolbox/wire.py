@@ -10,6 +10,7 @@ raises ``ProtocolError``; a number is either read exactly or refused, never gues
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -62,6 +63,8 @@ _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 _STAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$")
 _YES = frozenset({"y", "yes", "true", "1"})
 _NO = frozenset({"n", "no", "false", "0", ""})
+_TEXTS_KEPT = 4096
+"""Distinct amount, date and time texts whose parsed values are kept (immutable values)."""
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
@@ -211,10 +214,24 @@ def _text(value: Any) -> str:
 
 
 def _amount(value: Any) -> Decimal | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if isinstance(value, str):
+        return _amount_text(value)
+    if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise ValueError("expected an amount")
+    return _parsed_amount(value)
+
+
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
+def _amount_text(text: str) -> Decimal | None:
+    """An amount written as text; kept per text, as answers repeat a few (``0``, ``0.00``)."""
+    if not text.strip():
+        return None
+    return _parsed_amount(text)
+
+
+def _parsed_amount(value: str | int | Decimal) -> Decimal:
     try:
         return parse_amount(value)
     except AmountError as exc:
@@ -240,6 +257,15 @@ def _flag(value: Any) -> bool:
 
 
 def _day(value: Any) -> dt.date | None:
+    return _day_text(_text(value))
+
+
+def _stamp(value: Any) -> dt.datetime | None:
+    return _stamp_text(_text(value))
+
+
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
+def _day_text(value: str) -> dt.date | None:
     parts = _time_parts(value, _DAY, "YYYY-MM-DD date")
     if parts is None:
         return None
@@ -247,7 +273,8 @@ def _day(value: Any) -> dt.date | None:
     return dt.date(year, month, day)
 
 
-def _stamp(value: Any) -> dt.datetime | None:
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
+def _stamp_text(value: str) -> dt.datetime | None:
     parts = _time_parts(value, _STAMP, "YYYY-MM-DD HH:MM:SS time")
     if parts is None:
         return None
@@ -255,10 +282,9 @@ def _stamp(value: Any) -> dt.datetime | None:
     return dt.datetime(year, month, day, hour, minute, second, tzinfo=PLATFORM_TIMEZONE)
 
 
-def _time_parts(value: Any, pattern: re.Pattern[str], shape: str) -> tuple[int, ...] | None:
+def _time_parts(text: str, pattern: re.Pattern[str], shape: str) -> tuple[int, ...] | None:
     """The numbers of a date or time in ``pattern``'s groups (a missing one: 0); ``None`` for
     no value or the platform's zero date."""
-    text = _text(value)
     if not text or text.startswith("0000-00-00"):
         return None
     match = pattern.match(text)
@@ -314,11 +340,11 @@ class WireModel(BaseModel):
         return value
 
 
+_KINDS = {kind.value: kind for kind in CampaignKind}
+
+
 def _kind(type_text: str) -> CampaignKind | None:
-    try:
-        return CampaignKind(type_text.strip().lower())
-    except ValueError:
-        return None
+    return _KINDS.get(type_text.strip().lower())
 
 
 class CustomerFields(BaseModel):
