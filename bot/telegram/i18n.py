@@ -71,13 +71,19 @@ class ButtonText(Filter):
 
     def __init__(self, *msgids: str) -> None:
         self.msgids = msgids
+        self._known: tuple[I18n, frozenset[str]] | None = None
 
-    def texts(self, i18n: I18n) -> set[str]:
-        return {
-            i18n.gettext(msgid, locale=locale)
-            for msgid in self.msgids
-            for locale in (*i18n.available_locales, i18n.default_locale)
-        } | set(self.msgids)
+    def texts(self, i18n: I18n) -> frozenset[str]:
+        """The buttons' texts in every language, worked out once per translation set-up (the
+        catalogs do not change while the bot runs)."""
+        if self._known is None or self._known[0] is not i18n:
+            texts = frozenset(
+                i18n.gettext(msgid, locale=locale)
+                for msgid in self.msgids
+                for locale in (*i18n.available_locales, i18n.default_locale)
+            )
+            self._known = (i18n, texts | frozenset(self.msgids))
+        return self._known[1]
 
     async def __call__(self, message: Message, i18n: I18n) -> bool:
         return message.text is not None and message.text in self.texts(i18n)
