@@ -279,8 +279,16 @@ async def test_sqlite_writes_of_many_users_share_commits(tmp_path: Path) -> None
     database.transaction = counted  # type: ignore[method-assign]
     try:
         keys = [StorageKey(bot_id=42, chat_id=n, user_id=n) for n in range(1, 101)]
+        # Sessions not yet in memory: each write waits for its own read of the row first, so
+        # how the writes fall into commits depends on the machine's pace (3 to 17 seen), but
+        # they share commits.
         await asyncio.gather(*(storage.set_state(key, Enrollment.phone) for key in keys))
-        assert commits < 10, f"100 users' writes took {commits} commits"
+        assert commits <= 50, f"100 users' writes took {commits} commits"
+        # Sessions in memory: writes made at the same moment go in one commit.
+        before = commits
+        await asyncio.gather(*(storage.set_state(key, Enrollment.email_code) for key in keys))
+        assert commits - before == 1, f"100 users' writes took {commits - before} commits"
+        await asyncio.gather(*(storage.set_state(key, Enrollment.phone) for key in keys))
         # Clearing what is not there writes nothing.
         before = commits
         await FSMContext(
