@@ -54,11 +54,11 @@ def _link_from_row(row: Row) -> MemberLink:
 
 class MemberLinks(Repository):
     async def get(self, telegram_user_id: int) -> MemberLink | None:
-        return await self._database.fetch_one_as(
-            _link_from_row,
-            "SELECT * FROM member_links WHERE telegram_user_id = ?",
-            (telegram_user_id,),
+        """Read for every update (``look_up``)."""
+        row = await self._database.look_up(
+            "SELECT * FROM member_links WHERE telegram_user_id = ?", (telegram_user_id,)
         )
+        return None if row is None else _link_from_row(row)
 
     async def get_by_member(self, member_code: str) -> MemberLink | None:
         return await self._database.fetch_one_as(
@@ -150,7 +150,8 @@ class MemberLinks(Repository):
         return removed > 0
 
     async def get_language(self, telegram_user_id: int) -> str | None:
-        row = await self._database.fetch_one(
+        """Read for every update (``look_up``)."""
+        row = await self._database.look_up(
             "SELECT language FROM user_languages WHERE telegram_user_id = ?",
             (telegram_user_id,),
         )

@@ -548,6 +548,71 @@ async def test_using_the_database_inside_its_own_transaction_fails_instead_of_ha
     assert await database.fetch_one("SELECT 1") is not None
 
 
+async def test_a_key_lookup_reads_the_last_commit_and_never_an_open_transaction(
+    database: Database,
+) -> None:
+    links = MemberLinks(database)
+    await links.link(ANNA, "M-ANNA", card_number="4000123412341234")
+    await links.set_language(ANNA, "es")
+    anna = await links.get(ANNA)
+    assert anna is not None
+    assert (anna.member_code, anna.card_number) == ("M-ANNA", "4000123412341234")
+    assert anna == await links.get_by_member("M-ANNA")
+    assert await links.get(BORIS) is None
+    assert await links.get_language(ANNA) == "es"
+    written = asyncio.Event()
+    release = asyncio.Event()
+
+    async def writer() -> None:
+        async with database.transaction() as tx:
+            await tx.execute(
+                "UPDATE user_languages SET language = 'ru' WHERE telegram_user_id = ?", (ANNA,)
+            )
+            written.set()
+            await release.wait()
+
+    task = asyncio.create_task(writer())
+    await asyncio.wait_for(written.wait(), timeout=5)
+    # The write is not committed: the lookup neither waits for it nor sees it.
+    assert await asyncio.wait_for(links.get_language(ANNA), timeout=5) == "es"
+    release.set()
+    await task
+    assert await links.get_language(ANNA) == "ru"
+    with pytest.raises(RuntimeError, match="open Transaction"):
+        async with database.transaction():
+            await links.get_language(ANNA)
+    await database.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await links.get(ANNA)
+
+
+async def test_a_key_lookup_that_meets_a_busy_file_asks_the_reader_instead(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = await open_database(db_path)
+    try:
+        await MemberLinks(database).set_language(ANNA, "es")
+        # The lookup's own connection swapped for one on a file another connection holds
+        # exclusively: it answers SQLITE_BUSY at once.
+        locked = tmp_path / "locked.db"
+        holder = sqlite3.connect(locked, isolation_level=None)
+        holder.execute("CREATE TABLE user_languages (telegram_user_id, language)")
+        holder.execute("BEGIN EXCLUSIVE")
+        busy = sqlite3.connect(locked, timeout=0, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            busy.execute("SELECT * FROM user_languages").fetchall()
+        monkeypatch.setattr(database, "_inline", busy)
+        assert await MemberLinks(database).get_language(ANNA) == "es"
+        monkeypatch.undo()
+        holder.close()
+        busy.close()
+        # Other errors are not hidden.
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            await database.look_up("SELECT * FROM no_such_table WHERE id = ?", (1,))
+    finally:
+        await database.close()
+
+
 async def test_a_cancelled_transaction_is_rolled_back(database: Database) -> None:
     inside = asyncio.Event()
 
