@@ -293,10 +293,15 @@ class SQLiteDatabase(Database):
         if self._reader is None or sql.lstrip()[:6].upper() != "SELECT":
             async with self._exclusive() as tx:
                 return await tx.fetch_all(sql, params)
+        self._check_open_outside_transaction()
+        return list(await self._reader.execute_fetchall(sql, params))
+
+    def _check_open_outside_transaction(self) -> None:
+        """What a read outside the writing connection needs: no transaction of this flow of
+        work open (its writes would not be seen) and the database not closed."""
         self._refuse_inside_transaction()
         if self._closed:
             raise RuntimeError(f"the database {self._path} is closed")
-        return list(await self._reader.execute_fetchall(sql, params))
 
     async def look_up(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """A key lookup read right here, on the event loop's thread: it takes about 9 µs, where
@@ -304,9 +309,7 @@ class SQLiteDatabase(Database):
         The read never waits: WAL lets it read the last commit while others write, and if the
         file is busy all the same (a checkpoint resetting the log) it goes to the reader."""
         if self._inline is not None:
-            self._refuse_inside_transaction()
-            if self._closed:
-                raise RuntimeError(f"the database {self._path} is closed")
+            self._check_open_outside_transaction()
             try:
                 # fetchall steps the statement to its end: no read transaction stays open.
                 rows: list[sqlite3.Row] = self._inline.execute(sql, params).fetchall()
