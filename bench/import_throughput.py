@@ -34,6 +34,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+# The project's package, installed or not (the workers run this file from any folder).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 SANDBOX = """
 import asyncio, sys
 from bot.sandbox.clienttoolbox import create_app
